@@ -1,0 +1,122 @@
+"""Config helpers: documented dataclass fields, validation, plain-data and TOML round trips.
+
+An architecture's ``Config`` is a ``@dataclass(kw_only=True)`` whose fields are declared with
+:func:`field`, so that ``gtx info`` can show each field's meaning and allowed values::
+
+    @dataclass(kw_only=True)
+    class Config:
+        nz: int = field(100, help="latent size (z dimension)")
+        norm: str = field("batch", help="normalisation layer", choices=("batch", "none"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "check_choices",
+    "field",
+    "from_plain",
+    "parse_value",
+    "read_toml",
+    "to_plain",
+    "write_toml",
+]
+
+
+def field(default: Any = dataclasses.MISSING, *, help: str = "", choices: tuple | None = None,
+          default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with a help text and optional allowed values (checked by check_choices)."""
+    meta = {"help": help}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    if isinstance(default, (list, dict, set)):
+        value = default
+        return dataclasses.field(default_factory=lambda: type(value)(value), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def check_choices(config: Any) -> None:
+    """Raise ``ValueError`` for any field whose value is not among its declared ``choices``."""
+    for f in dataclasses.fields(config):
+        choices = f.metadata.get("choices")
+        if choices is not None and getattr(config, f.name) not in choices:
+            raise ValueError(
+                f"{type(config).__qualname__}.{f.name} = {getattr(config, f.name)!r} is not "
+                f"allowed; choose one of {', '.join(map(repr, choices))}"
+            )
+
+
+def to_plain(obj: Any) -> Any:
+    """Convert a dataclass (recursively) to plain data: dict, list, str, int, float, bool, None."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise TypeError(f"config value {obj!r} of type {type(obj).__name__} is not plain data")
+
+
+def from_plain(config_cls: type, data: dict[str, Any]) -> Any:
+    """Inverse of :func:`to_plain` for a flat config: lists become tuples where the default is one."""
+    values = {}
+    defaults = {f.name: f for f in dataclasses.fields(config_cls)}
+    for key, value in data.items():
+        f = defaults.get(key)
+        if f is not None and isinstance(value, list) and isinstance(f.default, tuple):
+            value = tuple(value)
+        values[key] = value
+    return config_cls(**values)
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set key=value`` value with TOML rules, falling back to a plain string.
+
+    ``"3"`` -> 3, ``"2e-4"`` -> 0.0002, ``"true"`` -> True, ``"[1, 2]"`` -> [1, 2],
+    ``'{a = 1}'`` -> {"a": 1}, ``"vgg16"`` -> "vgg16".
+    """
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML file; errors name the file and the position of the mistake."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _drop_none(obj: Any) -> Any:
+    # TOML has no null: a missing key means "default", which is what None means in our configs.
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_none(v) for v in obj]
+    return obj
+
+
+def write_toml(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
+    """Write plain data as TOML atomically (``None`` values are omitted: TOML has no null)."""
+    import tomli_w
+
+    from ._io import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), tomli_w.dumps(_drop_none(data)).encode())

@@ -1,0 +1,194 @@
+"""The model contract (DESIGN §3): what an architecture computes; the engine decides how it runs.
+
+A plugin subclasses :class:`GANModel`, declares a ``Config`` dataclass and a ``data_kind``, builds
+its networks into ``self.nets`` and implements ``train_step`` with the engine's
+:class:`StepContext`. Everything else (devices, precision, checkpoints, resume, logging, samples,
+schedules, DDP, export) comes from the library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+from .config import check_choices
+
+__all__ = ["ExportSpec", "GANModel", "StepContext"]
+
+DataKind = Literal["single", "unpaired", "paired"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportSpec:
+    """How one generator is exported and run for inference.
+
+    ``input="image"``: the net maps ``N×in_channels×H×W`` in [-1, 1] to ``N×out_channels×H'×W'``
+    in [-1, 1]; H and W must be multiples of ``size_divisor`` and at least ``min_size``.
+    ``input="latent"``: the net maps ``N×latent_dim`` noise to images of ``image_size``.
+    """
+
+    net: str  # key in model.nets
+    input: Literal["image", "latent"] = "image"
+    in_channels: int = 3  # image input channels (ignored for latents)
+    out_channels: int = 3
+    latent_dim: int | None = None  # required for input="latent"
+    image_size: int | None = None  # output size of a latent generator
+    size_divisor: int = 1  # H and W of image inputs must be multiples of this
+    min_size: int = 1  # smallest H and W an image input may have (reflection pads need room)
+    direction: str | None = None  # e.g. "a2b": which domain goes in, which comes out
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.input not in ("image", "latent"):
+            raise ValueError(f"ExportSpec.input must be 'image' or 'latent', got {self.input!r}")
+        if self.input == "latent" and not self.latent_dim:
+            raise ValueError("ExportSpec for a latent generator needs latent_dim")
+        if self.size_divisor < 1 or self.min_size < 1:
+            raise ValueError("ExportSpec.size_divisor and min_size must be >= 1")
+
+
+@runtime_checkable
+class StepContext(Protocol):
+    """What the engine hands to :meth:`GANModel.train_step` (implemented by the Trainer)."""
+
+    step: int  # optimisation steps completed before this one (0-based)
+    epoch: int
+    rank: int
+    world_size: int
+    device: torch.device
+
+    def optimize(self, group: str, loss: Tensor) -> bool:
+        """Zero-grad, backward (scaled for fp16), unscale, clip, step the group's optimizer, EMA.
+
+        Returns False when the step was skipped because the loss or gradients were not finite.
+        """
+        ...
+
+    def frozen(self, *nets: str | nn.Module) -> contextlib.AbstractContextManager[None]:
+        """Inside the block the named nets' parameters get no gradients (e.g. D during the G step)."""
+        ...
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """Mixed-precision autocast for the run's precision (a no-op in fp32)."""
+        ...
+
+
+class GANModel(nn.Module):
+    """Base class of every architecture.
+
+    Subclasses set ``Config`` (a ``@dataclass(kw_only=True)``; config == constructor) and
+    ``data_kind``, create their networks in ``self.nets`` (always call them through
+    ``self.nets[name]``: the engine may wrap entries for distributed training), and implement
+    the methods below that raise ``NotImplementedError``.
+
+    State kept between steps (image pools, counters) belongs in :meth:`get_extra_state` /
+    :meth:`set_extra_state` as tensors and plain data, so checkpoints resume exactly.
+    """
+
+    Config: ClassVar[type]
+    data_kind: ClassVar[DataKind] = "single"
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        if not isinstance(config, self.Config):
+            raise TypeError(
+                f"{type(self).__name__} expects a {self.Config.__qualname__}, got "
+                f"{type(config).__name__}; build models with gantransfer.get(name, **overrides)"
+            )
+        check_choices(config)
+        self.config = config
+        self.nets = nn.ModuleDict()
+        self.arch_name: str | None = None  # set by gantransfer.get / gantransfer.load
+
+    # -- what every architecture implements ---------------------------------------------------
+    def optimizer_groups(self) -> dict[str, list[str]]:
+        """Map each optimizer group to the nets it updates, e.g. ``{"g": ["g_ab", "g_ba"]}``."""
+        raise NotImplementedError
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One optimizer per group of :meth:`optimizer_groups`, over trainable parameters only."""
+        raise NotImplementedError
+
+    def make_schedulers(
+        self, optimizers: dict[str, torch.optim.Optimizer], *, steps_per_epoch: int
+    ) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+        """LR schedulers keyed like the optimizers; the engine steps them once per iteration."""
+        return {}
+
+    def train_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, Any]:
+        """One iteration on a batch already on the device; return detached scalars to log."""
+        raise NotImplementedError
+
+    def sample(self, inputs: Any) -> dict[str, Tensor]:
+        """Images for a sample grid (called in eval mode without grad): ``{row_name: N×C×H×W}``.
+
+        ``inputs`` is whatever :meth:`sample_inputs` returned; outputs are in [-1, 1].
+        """
+        raise NotImplementedError
+
+    def export_targets(self) -> dict[str, ExportSpec]:
+        """The generators a user runs after training, e.g. ``{"a2b": ExportSpec(net="g_ab")}``."""
+        raise NotImplementedError
+
+    # -- defaults a plugin may override --------------------------------------------------------
+    def data_defaults(self) -> dict[str, Any]:
+        """Defaults for the data pipeline: ``channels`` (and ``channels_b`` for two domains),
+        ``preprocess``, ``load_size``, ``crop_size``, ``flip``. The user's options win."""
+        return {}
+
+    def sample_inputs(self, batch: dict[str, Tensor], *, n: int, generator: torch.Generator) -> Any:
+        """Fixed inputs for every sample grid of a run: by default the first ``n`` items of a batch.
+
+        Latent models override this to draw fixed noise from ``generator``.
+        """
+        return {k: v[:n] for k, v in batch.items() if isinstance(v, Tensor)}
+
+    def generator_names(self) -> list[str]:
+        """Nets used at inference (the ones exported and, when enabled, averaged by EMA)."""
+        return sorted({spec.net for spec in self.export_targets().values()})
+
+    def default_target(self) -> str:
+        """The export target used when none is named (the first one)."""
+        return next(iter(self.export_targets()))
+
+    # -- inference helpers shared by every architecture ----------------------------------------
+    @torch.no_grad()
+    def translate(self, images: Any, *, direction: str | None = None) -> Any:
+        """Translate images with an image-input target (``direction`` names it, e.g. ``"a2b"``).
+
+        ``images``: a PIL image, a HxWxC uint8 array, a CxHxW / NxCxHxW tensor in [-1, 1], or a
+        list of those. The output mirrors the input type; any size works (inputs are padded to
+        the generator's size divisor by reflection and cropped back).
+        """
+        from .inference import translate
+
+        return translate(self, images, target=direction)
+
+    @torch.no_grad()
+    def generate(self, n: int, *, target: str | None = None,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` images (N×C×H×W in [-1, 1]) from a latent-input target."""
+        from .inference import generate
+
+        return generate(self, n, target=target, generator=generator)
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode inside the block, the previous mode restored after."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")

@@ -1,0 +1,63 @@
+"""Building blocks shared by several plugins: norm factory, weight init, size helpers."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+__all__ = ["init_weights", "norm_layer", "uses_bias"]
+
+NORMS = ("instance", "batch", "none")
+INITS = ("normal", "xavier", "kaiming", "orthogonal")
+
+
+def norm_layer(kind: str) -> Callable[[int], nn.Module]:
+    """A factory ``channels -> norm module`` for ``kind`` in ``instance | batch | none``.
+
+    ``instance`` is ``InstanceNorm2d(affine=False, track_running_stats=False)`` as in the official
+    CycleGAN code, so it has no parameters and no state-dict keys. ``batch`` is affine with running
+    statistics. ``none`` is the identity.
+    """
+    if kind == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if kind == "none":
+        return lambda channels: nn.Identity()
+    raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {kind!r}")
+
+
+def uses_bias(kind: str) -> bool:
+    """Whether a conv followed by this norm needs its own bias (BatchNorm has an affine shift)."""
+    return kind != "batch"
+
+
+@torch.no_grad()
+def init_weights(net: nn.Module, *, kind: str = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialise conv/linear weights with ``kind`` (``normal|xavier|kaiming|orthogonal``) and
+    ``gain``; biases to 0; BatchNorm weights ~ N(1, gain), biases 0. Returns ``net``.
+
+    These are the initialisations of DCGAN (Radford et al. 2015: N(0, 0.02)) and of the official
+    CycleGAN code.
+    """
+    if kind not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}; got {kind!r}")
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if kind == "normal":
+                nn.init.normal_(m.weight, 0.0, gain)
+            elif kind == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            elif kind == "kaiming":
+                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+            else:
+                nn.init.orthogonal_(m.weight, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net
