@@ -1,0 +1,79 @@
+"""PatchGAN and 1×1 pixel discriminators, laid out like the official CycleGAN/pix2pix code.
+
+* :class:`NLayerDiscriminator` (``patchgan``): Isola et al. 2017's Markovian discriminator; with
+  ``n_layers=3`` each output logit sees a 70×70 input patch. Layers live in a Sequential named
+  ``model`` (conv keys ``model.0, model.2, model.5, model.8, model.11`` for 3 layers).
+* :class:`PixelDiscriminator` (``pixel``): 1×1 convs, one logit per pixel. Layers live in a
+  Sequential named ``net`` (conv keys ``net.0, net.2, net.5``), as in the official code.
+
+Both return raw logits ``N×1×H'×W'`` (the loss applies the sigmoid when it needs one).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from gantransfer.nn import norm_layer, uses_bias
+
+__all__ = ["NLayerDiscriminator", "PixelDiscriminator"]
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN: ``n_layers`` stride-2 4×4 convs, one stride-1 conv, a 1-channel stride-1 conv.
+
+    Input ``N×in_channels×H×W``; output logits ``N×1×(H/2^n - 2)×(W/2^n - 2)`` (roughly).
+    """
+
+    def __init__(self, in_channels: int = 3, *, ndf: int = 64, n_layers: int = 3,
+                 norm: str = "instance") -> None:
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"patchgan n_layers must be >= 1, got {n_layers}")
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        # The first conv has no norm after it, hence always a bias.
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, ndf, kernel_size=4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, True),
+        ]
+        mult = 1
+        for n in range(1, n_layers):
+            prev, mult = mult, min(2**n, 8)
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=2, padding=1, bias=bias),
+                make_norm(ndf * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
+        prev, mult = mult, min(2**n_layers, 8)
+        layers += [
+            nn.Conv2d(ndf * prev, ndf * mult, kernel_size=4, stride=1, padding=1, bias=bias),
+            make_norm(ndf * mult),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1),
+        ]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """1×1 PatchGAN ("PixelGAN"): judges each pixel's colour independently.
+
+    Output logits ``N×1×H×W``. As in the official code the last conv's bias follows the norm
+    rule (no bias with batch norm).
+    """
+
+    def __init__(self, in_channels: int = 3, *, ndf: int = 64, norm: str = "instance") -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, ndf, kernel_size=1, stride=1, padding=0),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, kernel_size=1, stride=1, padding=0, bias=bias),
+            make_norm(ndf * 2),
+            nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, kernel_size=1, stride=1, padding=0, bias=bias),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)

@@ -1,0 +1,93 @@
+"""ResNet generator of CycleGAN (Johnson et al. 2016 layout, as in the official CycleGAN code).
+
+Layer order and attribute names follow the official ``ResnetGenerator`` exactly, so an official
+state dict loads with no renaming: one ``nn.Sequential`` named ``model``; each residual block
+keeps its layers in a ``conv_block`` Sequential. For 9 blocks the weight keys are ``model.1``,
+``model.4``, ``model.7``, ``model.{10..18}.conv_block.{1,5}``, ``model.19``, ``model.22``,
+``model.26`` (11,378,179 parameters at ``ngf=64`` with instance norm).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from gantransfer.nn import norm_layer, uses_bias
+
+__all__ = ["ResnetBlock", "ResnetGenerator"]
+
+
+class ResnetBlock(nn.Module):
+    """``x + conv_block(x)`` with two reflection-padded 3×3 convs (same channel count).
+
+    ``conv_block``: [0] ReflectionPad(1), [1] Conv3×3, [2] norm, [3] ReLU, ([4] Dropout(0.5) when
+    ``dropout``), then ReflectionPad(1), Conv3×3, norm.
+    """
+
+    def __init__(self, dim: int, *, norm: str, dropout: bool) -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0, bias=bias),
+            make_norm(dim),
+            nn.ReLU(True),
+        ]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, padding=0, bias=bias),
+            make_norm(dim),
+        ]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Image-to-image generator: 7×7 stem, two stride-2 downsamplings, ``n_blocks`` residual blocks,
+    two transposed-conv upsamplings, 7×7 output conv and Tanh.
+
+    Input ``N×in_channels×H×W`` in [-1, 1], H and W multiples of 4 (two stride-2 steps) and at
+    least 8 (the reflection pads at H/4 need 2 px); output ``N×out_channels×H×W`` in [-1, 1].
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 3, *, ngf: int = 64,
+                 n_blocks: int = 9, norm: str = "instance", dropout: bool = False) -> None:
+        super().__init__()
+        # Export geometry (read by CycleGAN.export_targets): two stride-2 steps need multiples of
+        # 4; ReflectionPad(1) at the H/4 bottleneck needs H/4 >= 2, so H >= 8.
+        self.size_divisor, self.min_size = 4, 8
+        if n_blocks < 0:
+            raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
+        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, ngf, kernel_size=7, padding=0, bias=bias),
+            make_norm(ngf),
+            nn.ReLU(True),
+        ]
+        for i in range(2):  # downsampling: ngf -> 2ngf -> 4ngf
+            mult = 2**i
+            layers += [
+                nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=bias),
+                make_norm(ngf * mult * 2),
+                nn.ReLU(True),
+            ]
+        layers += [ResnetBlock(ngf * 4, norm=norm, dropout=dropout) for _ in range(n_blocks)]
+        for i in range(2):  # upsampling: 4ngf -> 2ngf -> ngf
+            mult = 2 ** (2 - i)
+            layers += [
+                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, kernel_size=3, stride=2, padding=1,
+                                   output_padding=1, bias=bias),
+                make_norm(ngf * mult // 2),
+                nn.ReLU(True),
+            ]
+        # The output conv always has a bias: no norm follows it.
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, kernel_size=7, padding=0),
+                   nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
