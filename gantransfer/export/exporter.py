@@ -1,0 +1,253 @@
+"""Export generators to ONNX with torch's dynamo exporter, verified in onnxruntime.
+
+Every file is written to a temporary path, verified against PyTorch at several shapes, and only
+then moved over the destination, so a failed export never replaces a good file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import datetime as _dt
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+from torch import nn
+
+from .._io import atomic_path
+from .metadata import OnnxMetadata
+from .verify import DEFAULT_ATOL, ExportVerificationError, compare, verification_shapes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model import ExportSpec, GANModel
+
+__all__ = ["ExportResult", "ExportVerificationError", "export_onnx", "output_paths"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """One written file: its path, target, precision, max abs error per verified input shape
+    (empty when verification was skipped) and the seconds the export took."""
+
+    path: Path
+    target: str
+    precision: str
+    max_abs_error: dict[str, float]
+    elapsed: float
+
+    @property
+    def worst_error(self) -> float | None:
+        return max(self.max_abs_error.values()) if self.max_abs_error else None
+
+
+class _Generator(nn.Module):
+    """The exported graph: one generator with a fixed, documented input name."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def output_paths(path: str | os.PathLike[str], targets: list[str], *, many: bool
+                 ) -> dict[str, Path]:
+    """Where each target goes: ``path`` itself for one target named by file; for several (or a
+    directory) ``{stem}_{target}.onnx`` next to a ``.onnx`` path, or ``{dir}/{target}.onnx``."""
+    p = Path(path)
+    if p.suffix.lower() == ".onnx" and not p.is_dir():
+        if not many:
+            return {targets[0]: p}
+        return {t: p.with_name(f"{p.stem}_{t}.onnx") for t in targets}
+    return {t: p / f"{t}.onnx" for t in targets}
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """torch's exporter logs a warning per missing optional op library (torchvision); not ours."""
+    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            # torch-internal deprecation noise raised while tracing (pytree LeafSpec).
+            warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec.*")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _example_and_dims(spec: ExportSpec, *, dynamic: bool, static_shape: tuple[int, ...] | None
+                      ) -> tuple[torch.Tensor, Any]:
+    """An example input for tracing and torch.export dynamic shapes (None when static)."""
+    from torch.export import Dim
+
+    if spec.input == "latent":
+        batch = static_shape[0] if static_shape else 2
+        example = torch.randn(batch, int(spec.latent_dim or 0))
+        return example, ({0: Dim("batch", min=1)},) if dynamic else None
+    if static_shape is not None:
+        b, h, w = static_shape
+        d, m = spec.size_divisor, spec.min_size
+        if h % d or w % d or h < m or w < m:
+            raise ValueError(
+                f"static shape {h}x{w} is not allowed: height and width must be multiples of "
+                f"{d} and at least {m}"
+            )
+        return torch.rand(b, spec.in_channels, h, w) * 2 - 1, None
+    d = spec.size_divisor
+    low = math.ceil(spec.min_size / d)
+    blocks = max(low, 2) + 1  # >= 2 so torch.export does not specialise a size of 1
+    example = torch.rand(2, spec.in_channels, d * blocks, d * (blocks + 1)) * 2 - 1
+    if d == 1:
+        h, w = Dim("height", min=max(low, 1)), Dim("width", min=max(low, 1))
+    else:  # sizes are multiples of the divisor: export that as the constraint
+        h, w = d * Dim("h_blocks", min=max(low, 1)), d * Dim("w_blocks", min=max(low, 1))
+    return example, ({0: Dim("batch", min=1), 2: h, 3: w},)
+
+
+def _resolve_model(model_or_checkpoint: Any, ema: bool | None) -> GANModel:
+    from ..model import GANModel
+
+    if isinstance(model_or_checkpoint, GANModel):
+        if ema is not None:
+            log.warning("ema=%s ignored: it selects weights when loading a checkpoint, and a "
+                        "model object was given", ema)
+        return model_or_checkpoint
+    if isinstance(model_or_checkpoint, (str, os.PathLike)):
+        from ..engine.checkpoint import load
+
+        return load(model_or_checkpoint, device="cpu", ema=ema)
+    raise TypeError(f"export_onnx expects a GANModel or a checkpoint/run path, got "
+                    f"{type(model_or_checkpoint).__name__}")
+
+
+def _metadata(model: GANModel, name: str, spec: ExportSpec, precision: str) -> OnnxMetadata:
+    from .. import __version__
+    from ..config import to_plain
+
+    try:
+        config = to_plain(model.config)
+    except TypeError:  # a third-party config with non-plain values: record what we can
+        config = {f.name: repr(getattr(model.config, f.name))
+                  for f in dataclasses.fields(model.config)}
+    return OnnxMetadata(
+        input_kind=spec.input, in_channels=spec.in_channels, out_channels=spec.out_channels,
+        size_divisor=spec.size_divisor, min_size=spec.min_size, latent_dim=spec.latent_dim,
+        image_size=spec.image_size, architecture=model.arch_name or type(model).__name__,
+        target=name, direction=spec.direction or name, precision=precision, version=__version__,
+        exported_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), config=config,
+    )
+
+
+def _export_one(model: GANModel, name: str, spec: ExportSpec, dest: Path, *, opset: int | None,
+                dynamic: bool, static_shape: tuple[int, ...] | None, precision: str,
+                verify: bool, atol: float | None) -> ExportResult:
+    import onnx
+
+    from ._graph import convert_fp16, rename_axes, set_metadata
+
+    start = time.perf_counter()
+    net = copy.deepcopy(model.nets[spec.net]).cpu().float().eval()
+    wrapper = _Generator(net).eval()
+    example, dims = _example_and_dims(spec, dynamic=dynamic and static_shape is None,
+                                      static_shape=static_shape)
+    input_name = "latent" if spec.input == "latent" else "image"
+    label = f"{model.arch_name or type(model).__name__}/{name} ({precision})"
+    try:
+        with _quiet_exporter(), torch.no_grad():
+            program = torch.onnx.export(
+                wrapper, (example,), dynamo=True, input_names=[input_name],
+                output_names=["output"], dynamic_shapes=dims, opset_version=opset,
+                external_data=False, verbose=False,
+            )
+    except Exception as exc:
+        raise RuntimeError(f"torch.onnx.export failed for {label}: {exc}") from exc
+    proto = program.model_proto
+    if dims is not None:
+        rename_axes(proto, {0: "batch"} if spec.input == "latent"
+                    else {0: "batch", 2: "height", 3: "width"})
+    if precision == "fp16":
+        proto = convert_fp16(proto)
+    set_metadata(proto, _metadata(model, name, spec, precision).to_props())
+    proto.doc_string = f"gantransfer {label}"
+
+    errors: dict[str, float] = {}
+    with atomic_path(dest) as tmp:
+        onnx.save_model(proto, os.fspath(tmp))  # weights inside: these generators are << 2 GB
+        if verify:
+            shapes = verification_shapes(spec, static_shape=static_shape)
+            tol = DEFAULT_ATOL[precision] if atol is None else atol
+            errors = compare(tmp, wrapper, spec=spec, shapes=shapes, atol=tol, label=label)
+    elapsed = time.perf_counter() - start
+    log.info("exported %s to %s in %.1fs%s", label, dest, elapsed,
+             f" (max abs error {max(errors.values()):.2g})" if errors else " (not verified)")
+    return ExportResult(path=dest, target=name, precision=precision, max_abs_error=errors,
+                        elapsed=elapsed)
+
+
+def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
+                target: str | None = None, opset: int | None = None, dynamic: bool = True,
+                static_shape: tuple[int, ...] | None = None,
+                precision: Literal["fp32", "fp16"] = "fp32", ema: bool | None = None,
+                verify: bool = True, atol: float | None = None) -> list[ExportResult]:
+    """Export a model's generator(s) to ONNX and verify each file in onnxruntime.
+
+    Args:
+        model_or_checkpoint: a :class:`~gantransfer.GANModel`, or a checkpoint file / run
+            directory (loaded with :func:`gantransfer.load`).
+        path: the ``.onnx`` file; with ``target="all"`` (or a directory) each target is written
+            to ``{stem}_{target}.onnx`` (``{dir}/{target}.onnx`` for a directory).
+        target: an export target name (``"a2b"``, ``"generator"``...), ``"all"``, or None for
+            the model's default target.
+        opset: ONNX opset (None: the exporter's default).
+        dynamic: dynamic batch, height and width (multiples of the size divisor).
+        static_shape: ``(batch, height, width)`` (``(batch,)`` for latents) for a fixed-shape file.
+        precision: ``"fp32"`` or ``"fp16"`` (normalisation and graph I/O stay fp32).
+        ema: use EMA weights when loading a checkpoint (None: the checkpoint's default).
+        verify: compare with PyTorch at several shapes; fails past ``atol``.
+        atol: max abs error allowed (default 1e-4 for fp32, 2e-2 for fp16).
+
+    Returns:
+        One :class:`ExportResult` per written file.
+
+    Raises:
+        ExportVerificationError: the ONNX output differs from PyTorch (nothing was replaced).
+        ValueError: unknown target, precision or static shape.
+    """
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"precision must be 'fp32' or 'fp16', got {precision!r}")
+    model = _resolve_model(model_or_checkpoint, ema)
+    targets = model.export_targets()
+    if target == "all":
+        names = list(targets)
+    elif target is None:
+        names = [model.default_target()]
+    elif target in targets:
+        names = [target]
+    else:
+        raise ValueError(f"unknown export target {target!r}; {model.arch_name or 'the model'} "
+                         f"has {', '.join(map(repr, targets))} (or 'all')")
+    if static_shape is not None:
+        static_shape = tuple(int(v) for v in static_shape)
+    paths = output_paths(path, names, many=target == "all")
+    with model.evaluating():
+        return [
+            _export_one(model, n, targets[n], paths[n], opset=opset, dynamic=dynamic,
+                        static_shape=(static_shape[:1] if static_shape and targets[n].input
+                                      == "latent" else static_shape),
+                        precision=precision, verify=verify, atol=atol)
+            for n in names
+        ]

@@ -1,0 +1,80 @@
+"""Check an exported ONNX file against the PyTorch generator in onnxruntime (CPU provider)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ..model import ExportSpec
+
+__all__ = ["DEFAULT_ATOL", "ExportVerificationError", "compare", "verification_shapes"]
+
+# Max abs error allowed on outputs in [-1, 1]. fp16 rounds every activation to ~3 decimal digits.
+DEFAULT_ATOL = {"fp32": 1e-4, "fp16": 2e-2}
+
+
+class ExportVerificationError(RuntimeError):
+    """The ONNX file disagrees with PyTorch (or produced NaN/Inf); it was not written."""
+
+
+def verification_shapes(spec: ExportSpec, *, static_shape: tuple[int, ...] | None
+                        ) -> list[tuple[int, ...]]:
+    """Input shapes to verify: batch 1 and 2, square and non-square, multiples of the divisor."""
+    if spec.input == "latent":
+        if static_shape is not None:
+            return [(static_shape[0], int(spec.latent_dim or 0))]
+        return [(1, int(spec.latent_dim or 0)), (2, int(spec.latent_dim or 0))]
+    c = spec.in_channels
+    if static_shape is not None:
+        b, h, w = static_shape
+        return [(b, c, h, w)]
+    d = spec.size_divisor
+    s = d * max(math.ceil(spec.min_size / d), 2)
+    big = d * max(math.ceil(40 / d), math.ceil(spec.min_size / d) + 2)
+    return [(1, c, s, s), (2, c, s, s + d), (1, c, big, s + 2 * d)]
+
+
+def compare(path: str | os.PathLike[str], reference: Callable[[torch.Tensor], torch.Tensor], *,
+            spec: ExportSpec, shapes: list[tuple[int, ...]], atol: float, label: str = ""
+            ) -> dict[str, float]:
+    """Run ``path`` in onnxruntime (CPU) and ``reference`` on the same random inputs.
+
+    Returns ``{"1x3x8x8": max_abs_error, ...}``. Raises :class:`ExportVerificationError` when an
+    output shape differs, any value is NaN/Inf, or an error exceeds ``atol``.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # verification is internal: no optimiser chatter on stderr
+    session = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    gen = torch.Generator().manual_seed(0)
+    errors: dict[str, float] = {}
+    for shape in shapes:
+        if spec.input == "latent":
+            x = torch.randn(*shape, generator=gen)
+        else:
+            x = torch.rand(*shape, generator=gen) * 2 - 1
+        with torch.no_grad():
+            expected = reference(x).float().cpu().numpy()
+        got = session.run(None, {name: x.numpy()})[0]
+        key = "x".join(map(str, shape))
+        if got.shape != expected.shape:
+            raise ExportVerificationError(
+                f"{label}: ONNX output shape {got.shape} != PyTorch {expected.shape} for input "
+                f"{key}"
+            )
+        if not np.isfinite(got).all():
+            raise ExportVerificationError(f"{label}: ONNX output has NaN/Inf for input {key}")
+        errors[key] = float(np.abs(got.astype(np.float64) - expected).max())
+        if errors[key] > atol:
+            raise ExportVerificationError(
+                f"{label}: max abs error {errors[key]:.3g} > tolerance {atol:g} for input {key} "
+                "(the existing file, if any, was left untouched; raise atol= / --atol if this "
+                "difference is acceptable)"
+            )
+    return errors

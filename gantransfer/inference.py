@@ -1,0 +1,260 @@
+"""Torch-side inference shared by every architecture: translate images, generate from latents.
+
+The image plumbing here (input conversion, channel rules, padding to the generator's size divisor,
+batching by size, cropping back) is also what the onnxruntime runtime uses
+(:mod:`gantransfer.export.runtime`), so both paths give the same pixels for the same input.
+
+Accepted image inputs (the output mirrors the type):
+
+* a PIL image -> a PIL image (mode ``L`` or ``RGB``);
+* a ``HxWxC`` (or ``HxW``) ``uint8`` numpy array -> a ``HxWxC`` ``uint8`` array;
+* a ``CxHxW`` or ``NxCxHxW`` float tensor in [-1, 1] -> a tensor of the same rank and device;
+* a list of any of those -> a list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import ExportSpec, GANModel
+
+__all__ = [
+    "crop_to",
+    "from_batch",
+    "generate",
+    "map_images",
+    "pad_to_multiple",
+    "padded_size",
+    "resolve_target",
+    "to_batch",
+    "to_channels",
+    "translate",
+]
+
+DEFAULT_BATCH_SIZE = 8
+
+
+# -- padding -----------------------------------------------------------------------------------
+def padded_size(h: int, w: int, divisor: int, min_size: int = 1) -> tuple[int, int]:
+    """The smallest (H, W) >= (h, w) and >= ``min_size`` that are multiples of ``divisor``."""
+    floor = math.ceil(max(min_size, 1) / divisor) * divisor
+    return max(math.ceil(h / divisor) * divisor, floor), max(math.ceil(w / divisor) * divisor, floor)
+
+
+def _reflect_pad(x: Tensor, bottom: int, right: int) -> Tensor:
+    """Reflect-pad the bottom/right of an NCHW tensor by any amount.
+
+    ``F.pad(mode="reflect")`` needs the pad to be smaller than the side, so a large pad (a tiny
+    image) is applied in several reflections; a side of length 1 has nothing to reflect and is
+    replicated instead.
+    """
+    while bottom > 0 or right > 0:
+        h, w = x.shape[-2:]
+        if (bottom and h == 1) or (right and w == 1):
+            rb, rr = (bottom if h == 1 else 0), (right if w == 1 else 0)
+            x = F.pad(x, (0, rr, 0, rb), mode="replicate")
+            bottom, right = bottom - rb, right - rr
+            continue
+        pb, pr = min(bottom, h - 1), min(right, w - 1)
+        x = F.pad(x, (0, pr, 0, pb), mode="reflect")
+        bottom, right = bottom - pb, right - pr
+    return x
+
+
+def pad_to_multiple(x: Tensor | np.ndarray, divisor: int, min_size: int = 1
+                    ) -> tuple[Tensor | np.ndarray, tuple[int, int]]:
+    """Pad an ``NxCxHxW`` batch at the bottom/right by reflection to a size the generator accepts.
+
+    Returns the padded batch (same type as ``x``: tensor or numpy array) and the original
+    ``(h, w)`` to crop back to with :func:`crop_to`. Any input size works, even 1x1.
+    """
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    ph, pw = padded_size(h, w, divisor, min_size)
+    if (ph, pw) == (h, w):
+        return x, (h, w)
+    is_numpy = isinstance(x, np.ndarray)
+    t = torch.from_numpy(np.ascontiguousarray(x)) if is_numpy else x
+    out = _reflect_pad(t, ph - h, pw - w)
+    return (out.numpy() if is_numpy else out), (h, w)
+
+
+def crop_to(y: Tensor | np.ndarray, size: tuple[int, int], padded: tuple[int, int]
+            ) -> Tensor | np.ndarray:
+    """Crop a generator output back to the input's size.
+
+    ``padded`` is the (H, W) that went into the generator; an output at a different scale (e.g. a
+    2x upsampler) is cropped to the same fraction of the picture.
+    """
+    sy, sx = y.shape[-2] / padded[0], y.shape[-1] / padded[1]
+    return y[..., : round(size[0] * sy), : round(size[1] * sx)]
+
+
+# -- conversion --------------------------------------------------------------------------------
+def to_channels(x: Tensor, channels: int) -> Tensor:
+    """Convert an NCHW batch to ``channels`` (1 or 3) with the usual image rules.
+
+    Grey to RGB repeats the channel; RGB to grey uses ITU-R 601-2 luma (what PIL's ``L`` does);
+    a 4th (alpha) channel is dropped; two channels are read as grey + alpha.
+    """
+    c = x.shape[1]
+    if c == channels:
+        return x
+    if c in (2, 4):  # drop alpha
+        x, c = x[:, : c - 1], c - 1
+        if c == channels:
+            return x
+    if c == 1 and channels == 3:
+        return x.expand(-1, 3, -1, -1)
+    if c == 3 and channels == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device)
+        return (x * weights.view(1, 3, 1, 1)).sum(1, keepdim=True)
+    raise ValueError(f"cannot convert a {c}-channel image to {channels} channels")
+
+
+def to_batch(item: Any, channels: int) -> tuple[Tensor, Callable[[Tensor], Any]]:
+    """Turn one input (PIL image, uint8 array, CHW/NCHW tensor) into an ``NxCxHxW`` float32
+    batch in [-1, 1] with ``channels`` channels, and a function that turns the generator's output
+    batch back into the input's type. Raises ``TypeError``/``ValueError`` for other inputs."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow is a dependency
+        Image = None  # type: ignore[assignment]
+    if Image is not None and isinstance(item, Image.Image):
+        mode = "L" if channels == 1 else "RGB"
+        arr = np.asarray(item.convert(mode))
+        batch, back = to_batch(arr, channels)
+        return batch, lambda y: Image.fromarray(back(y))
+    if isinstance(item, np.ndarray):
+        if item.dtype != np.uint8:
+            raise TypeError(
+                f"numpy images must be HxWxC uint8 arrays, got dtype {item.dtype}; pass float "
+                "data as a CxHxW torch tensor in [-1, 1] instead"
+            )
+        if item.ndim not in (2, 3):
+            raise ValueError(f"numpy images must be HxW or HxWxC, got shape {item.shape}")
+        squeeze = item.ndim == 2
+        arr = item[:, :, None] if squeeze else item
+        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float()
+        t = to_channels(t / 127.5 - 1.0, channels)
+
+        def back_np(y: Tensor) -> np.ndarray:
+            out = ((y[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            out = out.permute(1, 2, 0).cpu().numpy()
+            return out[:, :, 0] if squeeze and out.shape[2] == 1 else out
+
+        return t, back_np
+    if isinstance(item, Tensor):
+        if item.ndim == 3:
+            return to_channels(item[None].float(), channels), lambda y: y[0].to(item.dtype)
+        if item.ndim == 4:
+            return to_channels(item.float(), channels), lambda y: y.to(item.dtype)
+        raise ValueError(f"image tensors must be CxHxW or NxCxHxW, got shape {tuple(item.shape)}")
+    raise TypeError(
+        f"cannot translate a {type(item).__name__}: expected a PIL image, a HxWxC uint8 numpy "
+        "array, a CxHxW/NxCxHxW tensor in [-1, 1], or a list of those"
+    )
+
+
+def from_batch(y: Tensor) -> list[np.ndarray]:
+    """An ``NxCxHxW`` batch in [-1, 1] as a list of ``HxWxC`` uint8 arrays (for saving)."""
+    arr = ((y.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return list(arr.permute(0, 2, 3, 1).cpu().numpy())
+
+
+def map_images(run: Callable[[Tensor], Tensor], images: Any, *, channels: int, divisor: int,
+               min_size: int, batch_size: int = DEFAULT_BATCH_SIZE) -> Any:
+    """Apply an image generator ``run`` (padded NCHW float32 -> NCHW) to any supported input.
+
+    Inputs are converted, padded to ``divisor``/``min_size``, grouped into batches of up to
+    ``batch_size`` images of equal size, run, cropped back and converted to the input's type.
+    This is the single implementation behind :func:`translate` and the ONNX runtime.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    single = not isinstance(images, (list, tuple))
+    items: Sequence[Any] = [images] if single else images
+    converted = [to_batch(item, channels) for item in items]
+    # Group rows of equal size so mixed sizes still batch; rows keep their input order.
+    rows: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i, (batch, _) in enumerate(converted):
+        for j in range(batch.shape[0]):
+            rows.setdefault(tuple(batch.shape[-2:]), []).append((i, j))
+    outputs: list[list[Tensor | None]] = [[None] * b.shape[0] for b, _ in converted]
+    for members in rows.values():
+        for start in range(0, len(members), batch_size):
+            chunk = members[start : start + batch_size]
+            x = torch.cat([converted[i][0][j : j + 1] for i, j in chunk])
+            xp, size = pad_to_multiple(x, divisor, min_size)
+            y = crop_to(run(xp), size, tuple(xp.shape[-2:]))
+            for k, (i, j) in enumerate(chunk):
+                outputs[i][j] = y[k : k + 1]
+    results = [back(torch.cat(out)) for (_, back), out in zip(converted, outputs, strict=True)]
+    return results[0] if single else results
+
+
+# -- model-level API ---------------------------------------------------------------------------
+def resolve_target(model: GANModel, target: str | None, *, kind: str) -> tuple[str, ExportSpec]:
+    """The export target named ``target`` (or the first one whose input is ``kind``)."""
+    targets = model.export_targets()
+    if target is None:
+        for name, spec in targets.items():
+            if spec.input == kind:
+                return name, spec
+        raise ValueError(
+            f"{type(model).__name__} has no {kind}-input target (targets: "
+            f"{', '.join(f'{n} ({s.input})' for n, s in targets.items())})"
+        )
+    if target not in targets:
+        raise ValueError(f"unknown target {target!r}; {type(model).__name__} has "
+                         f"{', '.join(map(repr, targets))}")
+    spec = targets[target]
+    if spec.input != kind:
+        raise ValueError(f"target {target!r} takes a {spec.input} input, not an {kind}; "
+                         f"use {'generate' if spec.input == 'latent' else 'translate'}() instead")
+    return target, spec
+
+
+@torch.no_grad()
+def translate(model: GANModel, images: Any, *, target: str | None = None,
+              batch_size: int = DEFAULT_BATCH_SIZE) -> Any:
+    """Translate ``images`` with the image-input target ``target`` (default: the first one).
+
+    Runs in eval mode (the model's mode is restored afterwards) on the model's device. See the
+    module docstring for accepted inputs; any image size works (reflect-padded to the generator's
+    size divisor and cropped back). Raises ``ValueError`` for an unknown or latent target.
+    """
+    _, spec = resolve_target(model, target, kind="image")
+    net = model.nets[spec.net]
+    device = model.device
+
+    def run(x: Tensor) -> Tensor:
+        return net(x.to(device)).float()
+
+    with model.evaluating():
+        return map_images(run, images, channels=spec.in_channels, divisor=spec.size_divisor,
+                          min_size=spec.min_size, batch_size=batch_size)
+
+
+@torch.no_grad()
+def generate(model: GANModel, n: int, *, target: str | None = None,
+             generator: torch.Generator | None = None, batch_size: int = 64) -> Tensor:
+    """Draw ``n`` images (``NxCxHxW`` float32 in [-1, 1], on the model's device) from a latent
+    target. The noise is drawn on the CPU from ``generator`` so a seed gives the same images on
+    every device. Runs in eval mode, restoring the model's mode afterwards."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    _, spec = resolve_target(model, target, kind="latent")
+    z = torch.randn(n, int(spec.latent_dim or 0), generator=generator)
+    net = model.nets[spec.net]
+    with model.evaluating():
+        parts = [net(z[i : i + batch_size].to(model.device)).float()
+                 for i in range(0, n, batch_size)]
+    return torch.cat(parts)
