@@ -1,0 +1,253 @@
+"""CycleGAN (Zhu et al. 2017): unpaired image-to-image translation with cycle consistency.
+
+Nets (our names → official names):
+
+* ``g_ab``: generator A→B (official ``G_A``), ``g_ba``: generator B→A (official ``G_B``);
+* ``d_a``: judges domain **A** images, real A vs ``g_ba`` fakes (official ``D_B``);
+* ``d_b``: judges domain **B** images, real B vs ``g_ab`` fakes (official ``D_A``).
+
+Logged losses keep the official meaning for generators (``loss_G_A`` is the adversarial loss of
+``g_ab``, ``loss_cycle_A`` = ‖G_BA(G_AB(A)) − A‖₁, ``loss_idt_A`` = ‖G_AB(B) − B‖₁) and our
+domain naming for discriminators (``loss_D_A`` is ``d_a``'s loss, on domain A).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import gantransfer
+from gantransfer.model import ExportSpec, GANModel, StepContext
+
+from .config import CycleGANConfig
+from .losses import GANLoss, gradient_penalty
+from .pool import ImagePool
+
+__all__ = ["CycleGAN", "LinearDecay"]
+
+log = logging.getLogger(__name__)
+
+# An official checkpoint: a path to a .pth file or an already loaded state dict.
+StateSource = str | os.PathLike[str] | Mapping[str, Tensor]
+
+
+class LinearDecay:
+    """LR factor per iteration: 1 for ``constant`` iterations, then linear to exactly 0 after
+    ``decay`` more iterations (and 0 beyond). ``decay=0`` keeps the LR constant.
+
+    A plain object (not a lambda) so ``LambdaLR.state_dict()`` stores its settings as data.
+    """
+
+    def __init__(self, constant: int, decay: int) -> None:
+        self.constant, self.decay = int(constant), int(decay)
+
+    def __call__(self, it: int) -> float:
+        if self.decay <= 0 or it < self.constant:
+            return 1.0
+        return max(0.0, 1.0 - (it - self.constant) / self.decay)
+
+
+class CycleGAN(GANModel):
+    """CycleGAN: two generators, two PatchGAN discriminators, cycle and identity L1 losses."""
+
+    Config = CycleGANConfig
+    data_kind = "unpaired"
+
+    def __init__(self, config: CycleGANConfig) -> None:
+        super().__init__(config)
+        c = config
+        gen = {"ngf": c.ngf, "norm": c.norm, "dropout": c.dropout, "init": c.init,
+               "init_gain": c.init_gain}
+        self.nets["g_ab"] = _build(c.netG, gen, in_channels=c.in_channels,
+                                   out_channels=c.out_channels)
+        self.nets["g_ba"] = _build(c.netG, gen, in_channels=c.out_channels,
+                                   out_channels=c.in_channels)
+        disc = {"ndf": c.ndf, "n_layers": c.n_layers_D, "norm": c.norm, "init": c.init,
+                "init_gain": c.init_gain, "image_size": c.crop_size}
+        self.nets["d_a"] = _build(c.discriminator, disc, c.discriminator_kwargs,
+                                  in_channels=c.in_channels)
+        self.nets["d_b"] = _build(c.discriminator, disc, c.discriminator_kwargs,
+                                  in_channels=c.out_channels)
+        self.gan_loss = GANLoss(c.gan_mode)
+        self.pool_a = ImagePool(c.pool_size)  # fakes in domain A (G_BA outputs), for d_a
+        self.pool_b = ImagePool(c.pool_size)  # fakes in domain B (G_AB outputs), for d_b
+
+    @property
+    def uses_identity(self) -> bool:
+        """Identity loss needs a weight and images that fit both generators' inputs."""
+        c = self.config
+        return c.lambda_identity > 0 and c.in_channels == c.out_channels
+
+    # -- optimisation -------------------------------------------------------------------------
+    def optimizer_groups(self) -> dict[str, list[str]]:
+        return {"g": ["g_ab", "g_ba"], "d": ["d_a", "d_b"]}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        out = {}
+        for group, names in self.optimizer_groups().items():
+            params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
+            out[group] = torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2))
+        return out
+
+    def make_schedulers(self, optimizers: dict[str, torch.optim.Optimizer], *,
+                        steps_per_epoch: int) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+        """Constant LR for ``n_epochs`` epochs, then linear decay per iteration to 0 at the end of
+        ``n_epochs + n_epochs_decay`` epochs (see docs/cyclegan.md for how this differs from the
+        official per-epoch rule)."""
+        if steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+        c = self.config
+        return {
+            name: torch.optim.lr_scheduler.LambdaLR(
+                opt, LinearDecay(c.n_epochs * steps_per_epoch, c.n_epochs_decay * steps_per_epoch))
+            for name, opt in optimizers.items()
+        }
+
+    def train_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, Any]:
+        """One iteration in the official order: generators first (discriminators frozen), then
+        both discriminators on real images and pooled fakes."""
+        c = self.config
+        real_a, real_b = batch["A"], batch["B"]
+        g_ab, g_ba, d_a, d_b = (self.nets[k] for k in ("g_ab", "g_ba", "d_a", "d_b"))
+        zero = real_a.new_zeros(())
+
+        # 1. Generators. G: A→B (g_ab), F: B→A (g_ba).
+        with ctx.frozen("d_a", "d_b"):
+            with ctx.autocast():
+                fake_b = g_ab(real_a)  # G(a)
+                rec_a = g_ba(fake_b)  # F(G(a))
+                fake_a = g_ba(real_b)  # F(b)
+                rec_b = g_ab(fake_a)  # G(F(b))
+                # Adversarial terms, Eq. 1: L_GAN(G, D_Y) with D_Y = d_b, L_GAN(F, D_X) with
+                # D_X = d_a; the generators are trained to make D call their fakes real.
+                loss_g_a = self.gan_loss(d_b(fake_b), True)
+                loss_g_b = self.gan_loss(d_a(fake_a), True)
+                # Cycle consistency, Eq. 2: λ_A‖F(G(a)) − a‖₁ + λ_B‖G(F(b)) − b‖₁.
+                loss_cycle_a = F.l1_loss(rec_a.float(), real_a.float()) * c.lambda_A
+                loss_cycle_b = F.l1_loss(rec_b.float(), real_b.float()) * c.lambda_B
+                # Identity, Sec. 5.2 (Taigman et al. 2017): λ_idt·λ_B‖G(b) − b‖₁ +
+                # λ_idt·λ_A‖F(a) − a‖₁. Skipped (forwards included) when off or when the
+                # domains' channel counts differ (G cannot take a B image then).
+                if self.uses_identity:
+                    loss_idt_a = F.l1_loss(g_ab(real_b).float(), real_b.float()) * (
+                        c.lambda_B * c.lambda_identity)
+                    loss_idt_b = F.l1_loss(g_ba(real_a).float(), real_a.float()) * (
+                        c.lambda_A * c.lambda_identity)
+                else:
+                    loss_idt_a = loss_idt_b = zero
+                loss_g = (loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a
+                          + loss_idt_b)
+            ctx.optimize("g", loss_g)
+
+        # 2. Discriminators on real images and fakes from the history pools (Sec. 4).
+        pooled_a = self.pool_a.query(fake_a.detach())
+        pooled_b = self.pool_b.query(fake_b.detach())
+        with ctx.autocast():
+            loss_d_a = self._discriminator_loss(d_a, real_a, pooled_a)
+            loss_d_b = self._discriminator_loss(d_b, real_b, pooled_b)
+        loss_d = loss_d_a + loss_d_b
+        if c.gan_mode == "wgangp":
+            # Gulrajani et al. 2017, Eq. 3: + λ_gp E[(‖∇D(x̂)‖₂ − 1)²]; D is trainable here.
+            loss_d = loss_d + gradient_penalty(d_a, real_a, pooled_a, weight=c.lambda_gp)
+            loss_d = loss_d + gradient_penalty(d_b, real_b, pooled_b, weight=c.lambda_gp)
+        ctx.optimize("d", loss_d)
+
+        logs = {"loss_G": loss_g, "loss_G_A": loss_g_a, "loss_G_B": loss_g_b,
+                "loss_cycle_A": loss_cycle_a, "loss_cycle_B": loss_cycle_b,
+                "loss_idt_A": loss_idt_a, "loss_idt_B": loss_idt_b,
+                "loss_D_A": loss_d_a, "loss_D_B": loss_d_b}
+        return {k: float(v.detach()) for k, v in logs.items()}
+
+    def _discriminator_loss(self, d: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        """0.5·(L(D(real), 1) + L(D(fake), 0)) from ONE forward over ``cat([real, fake])``.
+
+        The official code halves the D loss to slow D relative to G (Sec. 4). One batched forward
+        equals two separate ones for instance/no norm (per-sample statistics); with batch norm
+        the statistics are shared between real and fake.
+        """
+        n = real.shape[0]
+        logits = d(torch.cat([real, fake.to(real.dtype)], 0))
+        return 0.5 * (self.gan_loss(logits[:n], True) + self.gan_loss(logits[n:], False))
+
+    # -- inference ----------------------------------------------------------------------------
+    def sample(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Rows real_A, fake_B, rec_A, real_B, fake_A, rec_B for ``{"A": ..., "B": ...}``."""
+        real_a, real_b = inputs["A"], inputs["B"]
+        fake_b = self.nets["g_ab"](real_a)
+        fake_a = self.nets["g_ba"](real_b)
+        return {"real_A": real_a, "fake_B": fake_b, "rec_A": self.nets["g_ba"](fake_b),
+                "real_B": real_b, "fake_A": fake_a, "rec_B": self.nets["g_ab"](fake_a)}
+
+    def export_targets(self) -> dict[str, ExportSpec]:
+        """``a2b`` (``g_ab``) and ``b2a`` (``g_ba``). Size rules come from the generator: ResNet
+        needs multiples of 4 and at least 8 px; U-Net multiples of 2**num_downs."""
+        c = self.config
+        out = {}
+        for name, net, cin, cout, text in (
+            ("a2b", "g_ab", c.in_channels, c.out_channels, "domain A to domain B"),
+            ("b2a", "g_ba", c.out_channels, c.in_channels, "domain B to domain A"),
+        ):
+            g = self.nets[net]
+            out[name] = ExportSpec(
+                net=net, input="image", in_channels=cin, out_channels=cout,
+                size_divisor=int(getattr(g, "size_divisor", 1)),
+                min_size=int(getattr(g, "min_size", 1)), direction=name,
+                description=f"CycleGAN generator, {text}")
+        return out
+
+    def data_defaults(self) -> dict[str, Any]:
+        c = self.config
+        return {"channels": c.in_channels, "channels_b": c.out_channels,
+                "preprocess": "resize_and_crop", "load_size": c.load_size,
+                "crop_size": c.crop_size, "flip": True}
+
+    # -- state between steps --------------------------------------------------------------------
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.pool_a.load_state_dict(state["pool_a"])
+        self.pool_b.load_state_dict(state["pool_b"])
+
+    # -- official checkpoints -------------------------------------------------------------------
+    @classmethod
+    def load_official(cls, *, g_a: StateSource | None = None, g_b: StateSource | None = None,
+                      d_a: StateSource | None = None, d_b: StateSource | None = None,
+                      **overrides: Any) -> CycleGAN:
+        """Build a CycleGAN from official ``latest_net_{G_A,G_B,D_A,D_B}.pth`` files or state dicts.
+
+        Official G_A (A→B) goes to ``g_ab``, G_B to ``g_ba``; official D_A judges domain B, so it
+        goes to ``d_b``, and D_B to ``d_a``. Network options (netG, ngf, norm, channels, ndf,
+        n_layers_D) are inferred from the weights; ``overrides`` (config fields) win. Nets not
+        given keep their fresh initialisation. See :mod:`gantransfer_cyclegan.official`.
+
+        Raises:
+            ValueError: a state dict does not match the network the options describe.
+            FileNotFoundError: a path does not exist.
+        """
+        from .official import build_official_model
+
+        return build_official_model(cls, g_a=g_a, g_b=g_b, d_a=d_a, d_b=d_b, **overrides)
+
+
+
+def _build(name: str, wanted: dict[str, Any], extra: Mapping[str, Any] | None = None,
+           **required: Any) -> nn.Module:
+    """Build network ``name`` from the registry with the ``wanted`` options it accepts.
+
+    ``required`` (channels) are always passed; ``wanted`` options are passed only when the
+    factory declares them (so a third-party discriminator without ``n_layers`` still works);
+    ``extra`` (the user's ``discriminator_kwargs``) is passed as given and wins.
+    """
+    accepted = {f.name for f in gantransfer.spec(name, kind="network").fields}
+    kwargs = {k: v for k, v in wanted.items() if k in accepted}
+    kwargs.update(required)
+    kwargs.update(extra or {})
+    return gantransfer.get_network(name, **kwargs)
