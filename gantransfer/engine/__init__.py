@@ -1,0 +1,35 @@
+"""The shared trainer engine (DESIGN §4): loop, precision, EMA, checkpoints, exact resume.
+
+    >>> from gantransfer.engine import Trainer, TrainConfig
+    >>> Trainer(model, dataset, TrainConfig(steps=1000, batch_size=4), "runs/x").fit()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .callbacks import Callback, LogCallback
+from .checkpoint import CheckpointError, find_latest, load, read_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .context import EngineContext, TrainingDivergedError
+from .ema import EMA
+from .grid import make_grid, save_grid
+from .sampler import ResumableSampler
+from .trainer import Trainer, resolve_device
+
+__all__ = [
+    "EMA",
+    "Callback",
+    "CheckpointError",
+    "EngineContext",
+    "LogCallback",
+    "ResumableSampler",
+    "TrainConfig",
+    "Trainer",
+    "TrainingDivergedError",
+    "find_latest",
+    "load",
+    "make_grid",
+    "read_checkpoint",
+    "resolve_device",
+    "save_checkpoint",
+    "save_grid",
+]

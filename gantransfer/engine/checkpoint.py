@@ -1,0 +1,254 @@
+"""Checkpoint files: writing, validated reading, finding the latest, rebuilding a model.
+
+A checkpoint is a ``torch.save``d dict of tensors and plain data only, so it loads with
+``torch.load(weights_only=True)`` and never runs code from the file. Keys (format version 1):
+
+``format`` ("gantransfer.checkpoint"), ``format_version``, ``architecture``, ``config`` (the
+model config as plain data), ``train_config``, ``data_config`` (plain or None), ``model``
+(``model.state_dict()``, extra state such as image pools included), ``ema`` ({net: state_dict}
+or None), ``optimizers``, ``schedulers``, ``scalers`` ({group: state_dict}), ``rng`` (torch CPU,
+CUDA, numpy and python states), ``step``, ``epoch``, ``data_position`` (samples this rank
+consumed in the current epoch), ``sample_inputs``, ``nonfinite`` (counters), ``optimizer_steps``,
+``versions`` (gantransfer, torch, plugin distribution and version).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import random
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._io import atomic_path
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "checkpoint_path",
+    "find_latest",
+    "get_rng_state",
+    "list_checkpoints",
+    "load",
+    "read_checkpoint",
+    "rotate",
+    "save_checkpoint",
+    "set_rng_state",
+    "versions_for",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "gantransfer.checkpoint"
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^step_(\d+)\.pt$")
+
+
+class CheckpointError(ValueError):
+    """A file is missing, damaged, not a gantransfer checkpoint, or does not fit the model."""
+
+
+# -- paths ------------------------------------------------------------------------------------
+def checkpoint_path(run_dir: str | os.PathLike[str], step: int) -> Path:
+    """``RUN/checkpoints/step_XXXXXXX.pt`` for ``step``."""
+    return Path(run_dir) / "checkpoints" / f"step_{step:07d}.pt"
+
+
+def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Checkpoints of a run directory, oldest step first (temporary files are ignored)."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def find_latest(run_dir: str | os.PathLike[str]) -> Path | None:
+    """The checkpoint with the highest step in ``run_dir``, or None when there is none."""
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def rotate(run_dir: str | os.PathLike[str], *, keep: int | None) -> list[Path]:
+    """Delete all but the ``keep`` newest checkpoints (None keeps all); returns what was deleted."""
+    if keep is None:
+        return []
+    found = list_checkpoints(run_dir)
+    doomed = found[: max(len(found) - max(keep, 1), 0)]  # the newest one is never deleted
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+# -- RNG states as plain data -----------------------------------------------------------------
+def get_rng_state() -> dict[str, Any]:
+    """Torch CPU/CUDA, numpy and python ``random`` states as tensors and plain containers."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "numpy": [str(kind), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+                  float(cached)],
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`get_rng_state`."""
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def versions_for(architecture: str | None) -> dict[str, Any]:
+    """Library versions, and the distribution that provides ``architecture``, for a checkpoint."""
+    import gantransfer
+
+    out: dict[str, Any] = {"gantransfer": gantransfer.__version__, "torch": str(torch.__version__),
+                           "plugin": None, "plugin_version": None}
+    if architecture:
+        try:
+            spec = gantransfer.spec(architecture)
+            out["plugin"], out["plugin_version"] = spec.distribution, spec.version
+        except Exception as exc:  # versions are informative; never fail a save over them
+            log.debug("no distribution info for %r: %s", architecture, exc)
+    return out
+
+
+# -- reading and writing ----------------------------------------------------------------------
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``state`` (format keys are added) atomically: a crash never leaves half a file."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load and validate a checkpoint with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: the file is missing, truncated, not a torch zip file, contains pickled
+            objects other than tensors and plain data, or is not a gantransfer checkpoint (for
+            example a bare ``state_dict``). The message names the file and says what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist (or is not a file)")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path} contains objects other than tensors and plain data, so it was not loaded "
+            "(loading it could run code). It is not a gantransfer checkpoint; if you trust the "
+            f"file, convert it yourself. Details: {_unpickler_reason(exc)}"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} could not be read as a checkpoint: the file is truncated or damaged "
+            f"(e.g. an interrupted copy) or is not a torch file. Details: {exc}"
+        ) from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        hint = ""
+        if isinstance(data, dict) and data and all(isinstance(v, torch.Tensor)
+                                                    for v in data.values()):
+            hint = (" It looks like a bare state_dict; load it with "
+                    "model.load_state_dict(torch.load(path, weights_only=True)) instead.")
+        raise CheckpointError(
+            f"{path} is not a gantransfer checkpoint (no format={FORMAT!r} key).{hint}"
+        )
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version!r}; this gantransfer reads up to "
+            f"{FORMAT_VERSION}. Upgrade gantransfer to load it."
+        )
+    missing = [k for k in ("architecture", "config", "model", "step") if k not in data]
+    if missing:
+        raise CheckpointError(f"{path} is missing checkpoint keys {missing}; the file is damaged")
+    return data
+
+
+def _unpickler_reason(exc: Exception) -> str:
+    # torch's message is a long how-to-bypass text; the useful line names the rejected global.
+    lines = [ln.strip() for ln in str(exc).splitlines() if "WeightsUnpickler error" in ln]
+    return lines[0] if lines else str(exc).splitlines()[0]
+
+
+def resolve(path_or_run_dir: str | os.PathLike[str]) -> Path:
+    """A checkpoint file as given, or the latest checkpoint of a run directory."""
+    path = Path(path_or_run_dir)
+    if path.is_dir():
+        latest = find_latest(path)
+        if latest is None:
+            raise CheckpointError(
+                f"run directory {path} has no checkpoints (expected {path}/checkpoints/step_*.pt)"
+            )
+        return latest
+    return path
+
+
+def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu",
+         ema: bool | None = None):
+    """Rebuild a trained model from a checkpoint file or the latest checkpoint of a run dir.
+
+    Args:
+        path_or_run_dir: a ``.pt`` checkpoint or a run directory.
+        device: where the model is placed.
+        ema: use the EMA generator weights; None uses them when the checkpoint has them.
+
+    Returns:
+        The model in eval mode with ``model.arch_name`` set.
+
+    Raises:
+        CheckpointError: unreadable/foreign file, unknown architecture (names the plugin to
+            install), ``ema=True`` without EMA weights, or weights that do not fit the config.
+    """
+    from .. import registry
+    from ..config import from_plain
+
+    path = resolve(path_or_run_dir)
+    data = read_checkpoint(path)
+    arch = data["architecture"]
+    try:
+        cls = registry.load_class(arch)
+    except registry.UnknownPluginError as exc:
+        versions = data.get("versions") or {}
+        dist = versions.get("plugin")
+        where = (f"Install the plugin that provides it: pip install "
+                 f"'{dist}=={versions.get('plugin_version')}'." if dist
+                 else "Install or register the plugin that provides it.")
+        raise CheckpointError(
+            f"{path} was trained with architecture {arch!r}, which is not installed. {where}"
+        ) from exc
+    try:
+        model = cls(from_plain(cls.Config, data["config"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path}: the stored config does not fit architecture {arch!r} as installed "
+            f"(plugin version differs?): {exc}"
+        ) from exc
+    model.arch_name = arch
+    try:
+        model.load_state_dict(data["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit architecture {arch!r}: {exc}") from exc
+    averaged = data.get("ema")
+    if ema and not averaged:
+        raise CheckpointError(f"{path} has no EMA weights (trained without ema_decay)")
+    if averaged and ema is not False:
+        for name, state in averaged.items():
+            model.nets[name].load_state_dict(state)
+    return model.to(device).eval()

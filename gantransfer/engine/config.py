@@ -1,0 +1,81 @@
+"""``TrainConfig``: how the engine runs a model (length, batch, device, precision, outputs).
+
+What a model computes lives in the architecture's own ``Config``; everything here is about the
+run and is independent of the architecture, so the same fields work for every plugin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import check_choices, field
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """Run settings for :class:`gantransfer.engine.Trainer`.
+
+    Exactly one of ``steps`` and ``epochs`` must be given. One step is one batch (one call of the
+    model's ``train_step``); an epoch is one pass over the data with ``drop_last`` batching.
+
+    Raises:
+        ValueError: from ``__post_init__`` when a value is out of range (the message says which).
+    """
+
+    steps: int | None = field(None, help="total optimisation steps (one step = one batch)")
+    epochs: int | None = field(None, help="total passes over the data (alternative to steps)")
+    batch_size: int = field(1, help="images per step and per process")
+    device: str = field(
+        "auto", help="where to train; auto picks cuda, then mps, then cpu",
+        choices=("auto", "cpu", "cuda", "mps"),
+    )
+    precision: str = field(
+        "fp32", help="fp32; bf16 (autocast); fp16 (autocast + grad scaler, GPU only)",
+        choices=("fp32", "bf16", "fp16"),
+    )
+    seed: int = field(0, help="seed for weights-independent randomness: data order, noise, crops")
+    ema_decay: float | None = field(
+        None, help="EMA of the generator weights (e.g. 0.999); None disables it"
+    )
+    grad_clip: float | None = field(None, help="max gradient L2 norm per optimizer group")
+    log_every: int = field(50, help="steps between lines in metrics.jsonl")
+    sample_every: int = field(500, help="steps between sample grids (0 = only at the end)")
+    sample_count: int = field(8, help="images per row of a sample grid")
+    checkpoint_every: int = field(1000, help="steps between checkpoints (0 = only at the end)")
+    keep_checkpoints: int | None = field(3, help="checkpoints kept on disk (None keeps all)")
+    num_workers: int | None = field(None, help="DataLoader worker processes (None = automatic)")
+    max_nonfinite_steps: int = field(
+        20, help="consecutive steps with a NaN/inf loss or gradient before training stops"
+    )
+    shuffle: bool = field(True, help="reshuffle the data every epoch")
+    drop_last: bool = field(True, help="drop the last incomplete batch of an epoch")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError(
+                "TrainConfig needs exactly one of steps and epochs "
+                f"(got steps={self.steps!r}, epochs={self.epochs!r})"
+            )
+        for name in ("steps", "epochs"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("batch_size", "log_every", "sample_count", "max_nonfinite_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in ("sample_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig.{name} must be >= 0 (0 = only at the end)")
+        if self.keep_checkpoints is not None and self.keep_checkpoints < 1:
+            raise ValueError("TrainConfig.keep_checkpoints must be >= 1, or None to keep all")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError("TrainConfig.num_workers must be >= 0, or None for automatic")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(
+                f"TrainConfig.ema_decay must be in (0, 1), e.g. 0.999, got {self.ema_decay!r}"
+            )
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")

@@ -1,0 +1,396 @@
+"""The Trainer: runs any GANModel with checkpoints, exact resume, samples and metrics.
+
+The loop is deliberately plain: for each batch, call ``model.train_step(batch, ctx)``, step the
+LR schedulers, then log / sample / checkpoint on their schedules. Everything that must survive a
+restart (weights, optimizer/scheduler/scaler state, EMA, RNG states, data position, the fixed
+sample inputs) goes into the checkpoint, so ``fit(resume="auto")`` continues bit-identically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .._io import atomic_write_bytes
+from ..config import to_plain, write_toml
+from . import checkpoint as ckpt
+from .callbacks import Callback, LogCallback
+from .config import TrainConfig
+from .context import EngineContext, TrainingDivergedError
+from .ema import EMA
+from .grid import save_grid
+from .sampler import ResumableSampler, mix_seed
+
+__all__ = ["Trainer", "resolve_device"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda, then mps, then cpu; other names are checked for availability."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available; use device='auto'")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("device 'mps' requested but MPS is not available; use device='auto'")
+    return torch.device(name)
+
+
+class Trainer:
+    """Train ``model`` on ``data`` as ``config`` says, writing outputs to ``run_dir``.
+
+    Args:
+        model: a GANModel (``model.arch_name`` set, e.g. by ``gantransfer.get``).
+        data: a Dataset whose ``__getitem__`` takes ``(index, seed)`` keys, or a DataConfig.
+        config: a TrainConfig.
+        run_dir: output folder (created).
+        callbacks: hooks; None means ``[LogCallback()]``.
+
+    Attributes a progress display reads: ``step``, ``start_step``, ``total_steps``, ``epoch``,
+    ``steps_per_epoch``, ``latest_losses``, ``its_per_sec``; ``is_main`` is True on rank 0.
+
+    Raises (from ``__init__``): ValueError for fp16 on CPU/MPS or an unnamed model.
+    """
+
+    def __init__(self, model: Any, data: Any, config: TrainConfig,
+                 run_dir: str | os.PathLike[str], *,
+                 callbacks: Sequence[Callback] | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.callbacks = list(callbacks) if callbacks is not None else [LogCallback()]
+        self.arch_name = getattr(model, "arch_name", None)
+        if not self.arch_name:
+            raise ValueError("model.arch_name is not set; build models with gantransfer.get(name)")
+        self.device = resolve_device(config.device)
+        if config.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError(
+                f"precision 'fp16' needs a CUDA GPU (it trains with a gradient scaler), but the "
+                f"device is {self.device.type}; use precision='bf16' or 'fp32' instead"
+            )
+        dist = torch.distributed
+        initialised = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if initialised else 0
+        self.world_size = dist.get_world_size() if initialised else 1
+        self.is_main = self.rank == 0
+        self.data_config = None
+        if not (hasattr(data, "resolved") and hasattr(data, "root")):
+            self.dataset = data  # a Dataset taking (index, seed) keys
+        else:  # a DataConfig: the data layer is imported only when used
+            from ..data import build_dataset
+
+            defaults = model.data_defaults()
+            self.data_config = data.resolved(defaults)
+            self.dataset = build_dataset(model.data_kind, self.data_config, defaults=defaults)
+        self.sampler = ResumableSampler(len(self.dataset), seed=config.seed,
+                                        shuffle=config.shuffle, rank=self.rank,
+                                        world_size=self.world_size)
+        n = self.sampler.num_samples
+        self.steps_per_epoch = n // config.batch_size if config.drop_last else -(-n // config.batch_size)
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"the dataset has {len(self.dataset)} samples, fewer than batch_size "
+                f"{config.batch_size} per process with drop_last; lower batch_size"
+            )
+        self.total_steps = config.steps or config.epochs * self.steps_per_epoch  # type: ignore[operator]
+        self.step = self.start_step = self.epoch = self.position = 0
+        self.latest_losses: dict[str, float] = {}
+        self.its_per_sec = 0.0
+        self.consecutive_nonfinite = 0
+        self.sample_inputs: Any = None
+
+    # -- public ----------------------------------------------------------------------------
+    def fit(self, resume: str | os.PathLike[str] | None = None) -> Any:
+        """Train until ``total_steps``; returns the model.
+
+        ``resume``: None starts fresh; ``"auto"`` continues the latest checkpoint in run_dir
+        (or starts fresh when there is none); a path continues that checkpoint or run dir.
+
+        Raises:
+            CheckpointError: unreadable checkpoint or one of another architecture/config.
+            TrainingDivergedError: ``max_nonfinite_steps`` consecutive non-finite steps (the
+                last good checkpoint is kept; the diverged state is not saved).
+            KeyboardInterrupt: re-raised after a checkpoint of the current state is saved.
+        """
+        self._setup()
+        path = self._resume_path(resume)
+        if path is not None:
+            self._restore(ckpt.read_checkpoint(path))
+            log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
+        else:
+            self._seed()
+        self.start_step = self.step
+        if self.sample_inputs is None:
+            self.sample_inputs = self._make_sample_inputs()
+        if self.is_main:
+            self._write_config()
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            if self.is_main and self.step > self.start_step:
+                self.save()
+            raise
+        if self.is_main:
+            if not self._has_checkpoint(self.step):
+                self.save()
+            if self.config.sample_every == 0 or self.step % self.config.sample_every:
+                self.write_samples()
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.model
+
+    def save(self) -> Path:
+        """Write a checkpoint of the current state, rotate old ones, notify callbacks."""
+        path = ckpt.save_checkpoint(self._state(), ckpt.checkpoint_path(self.run_dir, self.step))
+        ckpt.rotate(self.run_dir, keep=self.config.keep_checkpoints)
+        for cb in self.callbacks:
+            cb.on_checkpoint(self, path)
+        return path
+
+    def write_samples(self) -> Path:
+        """Write ``samples/step_XXXXXXX.png`` from the fixed sample inputs (EMA weights if on)."""
+        # fork_rng: sampling must not consume the training RNG, or resume would not be exact.
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad(), self.model.evaluating():
+            if self.ema is not None:
+                with self.ema.applied(self.model.nets):
+                    rows = self.model.sample(_to_device(self.sample_inputs, self.device))
+            else:
+                rows = self.model.sample(_to_device(self.sample_inputs, self.device))
+        return save_grid(rows, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+
+    # -- setup and state -------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg, model = self.config, self.model
+        model.to(self.device).train()
+        self.groups = model.optimizer_groups()
+        self.optimizers = model.make_optimizers()
+        if sorted(self.optimizers) != sorted(self.groups):
+            raise ValueError(f"{type(model).__name__}.make_optimizers() returned groups "
+                             f"{sorted(self.optimizers)}, optimizer_groups() says {sorted(self.groups)}")
+        self.schedulers = model.make_schedulers(self.optimizers, steps_per_epoch=self.steps_per_epoch)
+        # One scaler per group: groups' losses have different magnitudes, and a skipped G step
+        # must not lower D's scale.
+        self.scalers = ({g: torch.amp.GradScaler(self.device.type) for g in self.optimizers}
+                        if cfg.precision == "fp16" else {})
+        self.ema = (EMA(model.nets, model.generator_names(), decay=cfg.ema_decay)
+                    if cfg.ema_decay is not None else None)
+        self.ctx = EngineContext(model, optimizers=self.optimizers, groups=self.groups,
+                                 scalers=self.scalers, precision=cfg.precision, device=self.device,
+                                 grad_clip=cfg.grad_clip, ema=self.ema, rank=self.rank,
+                                 world_size=self.world_size)
+        kwargs = self._loader_kwargs()
+        self.loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=self.sampler,
+                                 drop_last=cfg.drop_last,
+                                 generator=torch.Generator().manual_seed(cfg.seed), **kwargs)
+        self._pinned = bool(kwargs.get("pin_memory"))
+
+    def _loader_kwargs(self) -> dict[str, Any]:
+        try:
+            from ..data import loader_kwargs
+        except ImportError:  # the data layer is optional for Dataset inputs
+            workers = self.config.num_workers
+            if workers is None:
+                workers = min(4, max((os.cpu_count() or 1) - 1, 0)) if self.device.type == "cuda" else 0
+            return {"num_workers": workers, "pin_memory": self.device.type == "cuda",
+                    "persistent_workers": workers > 0}
+        return dict(loader_kwargs(self.device, self.config.num_workers))
+
+    def _seed(self) -> None:
+        seed = mix_seed(self.config.seed, self.rank)  # seeds per rank: different noise per GPU
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+
+    def _make_sample_inputs(self) -> Any:
+        n = min(self.config.sample_count, len(self.dataset))
+        items = [self.dataset[i] for i in range(n)]  # int keys: a fixed, pure choice
+        batch = torch.utils.data.default_collate(items)
+        gen = torch.Generator().manual_seed(mix_seed(self.config.seed, 0x5A3))
+        return self.model.sample_inputs(batch, n=self.config.sample_count, generator=gen)
+
+    def _resume_path(self, resume: str | os.PathLike[str] | None) -> Path | None:
+        if resume is None:
+            return None
+        if resume == "auto":
+            latest = ckpt.find_latest(self.run_dir)
+            if latest is None:
+                log.info("no checkpoint in %s: starting a fresh run", self.run_dir)
+            return latest
+        return ckpt.resolve(resume)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "architecture": self.arch_name,
+            "config": to_plain(self.model.config),
+            "train_config": to_plain(self.config),
+            "data_config": to_plain(self.data_config) if self.data_config is not None else None,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
+            "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
+            "scalers": {g: s.state_dict() for g, s in self.scalers.items()},
+            "rng": ckpt.get_rng_state(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "data_position": self.position,
+            "sample_inputs": self.sample_inputs,
+            "nonfinite": {"total": self.ctx.nonfinite_total,
+                          "consecutive": self.consecutive_nonfinite},
+            "optimizer_steps": dict(self.ctx.optimizer_steps),
+            "versions": ckpt.versions_for(self.arch_name),
+        }
+
+    def _restore(self, data: dict[str, Any]) -> None:
+        mine = to_plain(self.model.config)
+        if data["architecture"] != self.arch_name or data["config"] != mine:
+            diff = sorted(k for k in set(mine) | set(data["config"])
+                          if mine.get(k) != data["config"].get(k))
+            raise ckpt.CheckpointError(
+                f"the checkpoint is for architecture {data['architecture']!r} with a different "
+                f"config than this model ({self.arch_name!r}; differing fields: {diff}). Build "
+                "the model with the checkpoint's config, or start a new run directory."
+            )
+        self.model.load_state_dict(data["model"])
+        if (data.get("ema") is None) != (self.ema is None):
+            raise ckpt.CheckpointError("ema_decay was switched on/off since the checkpoint; "
+                                       "keep the same setting to resume")
+        if self.ema is not None:
+            self.ema.load_state_dict(data["ema"])
+        for name, part in (("optimizers", self.optimizers), ("schedulers", self.schedulers),
+                           ("scalers", self.scalers)):
+            saved = data.get(name) or {}
+            if sorted(saved) != sorted(part):
+                raise ckpt.CheckpointError(f"checkpoint {name} {sorted(saved)} do not match this "
+                                           f"run's {sorted(part)} (precision changed?)")
+            for g, obj in part.items():
+                obj.load_state_dict(saved[g])
+        self.step, self.epoch, self.position = data["step"], data["epoch"], data["data_position"]
+        self.sample_inputs = data.get("sample_inputs")
+        self.ctx.nonfinite_total = data["nonfinite"]["total"]
+        self.consecutive_nonfinite = data["nonfinite"]["consecutive"]
+        self.ctx.optimizer_steps.update(data.get("optimizer_steps", {}))
+        ckpt.set_rng_state(data["rng"])
+        if self.is_main:
+            self._truncate_metrics()
+
+    def _write_config(self) -> None:
+        resolved = {"architecture": self.arch_name, "model": to_plain(self.model.config),
+                    "train": to_plain(self.config)}
+        if self.data_config is not None:  # a Dataset object has no config to record
+            resolved["data"] = to_plain(self.data_config)
+        write_toml(self.run_dir / "config.toml", resolved)
+
+    def _truncate_metrics(self) -> None:
+        # Lines logged after the checkpoint by the interrupted run would be repeated; drop them.
+        path = self.run_dir / "metrics.jsonl"
+        if path.exists():
+            lines = [ln for ln in path.read_text().splitlines()
+                     if ln.strip() and json.loads(ln).get("step", 0) <= self.step]
+            atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
+
+    def _has_checkpoint(self, step: int) -> bool:
+        return ckpt.checkpoint_path(self.run_dir, step).exists()
+
+    # -- the loop --------------------------------------------------------------------------
+    def _loop(self) -> None:
+        cfg = self.config
+        sums: dict[str, float] = {}
+        count, t_log = 0, time.perf_counter()
+        while self.step < self.total_steps:
+            self.sampler.set_epoch(self.epoch)
+            self.sampler.set_position(self.position)
+            for batch in self.loader:
+                self._train_one(batch)
+                for k, v in self.latest_losses.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                step_epoch = self.epoch
+                if self.position >= self.steps_per_epoch * cfg.batch_size or (
+                        self.position >= self.sampler.num_samples):
+                    self.epoch, self.position = self.epoch + 1, 0  # the epoch is complete
+                last = self.step >= self.total_steps
+                if self.step % cfg.log_every == 0 or last:
+                    now = time.perf_counter()
+                    self.its_per_sec = count / max(now - t_log, 1e-9)
+                    self._log({k: v / count for k, v in sums.items()}, step_epoch)
+                    sums, count, t_log = {}, 0, now
+                if self.is_main and cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.write_samples()
+                if self.is_main and (last or (cfg.checkpoint_every
+                                              and self.step % cfg.checkpoint_every == 0)):
+                    self.save()
+                if last or self.position == 0:
+                    break
+
+    def _train_one(self, batch: dict[str, Any]) -> None:
+        ctx = self.ctx
+        ctx.step, ctx.epoch, ctx.skipped_this_step = self.step, self.epoch, False
+        batch = {k: v.to(self.device, non_blocking=self._pinned) if torch.is_tensor(v) else v
+                 for k, v in batch.items()}
+        out = self.model.train_step(batch, ctx)
+        for group, scheduler in self.schedulers.items():
+            # A group whose optimizer has never stepped (a skipped non-finite first step, or a
+            # model that updates D every other step) does not advance its schedule yet: torch
+            # warns about scheduler-before-optimizer and would drop the first LR value. The
+            # counter is saved in checkpoints, so resumed runs make the same choice.
+            if ctx.optimizer_steps.get(group, 0) > 0:
+                scheduler.step()
+        self.step += 1
+        self.position += next(iter(batch.values())).shape[0]
+        self.latest_losses = {k: float(v) for k, v in (out or {}).items()}
+        for cb in self.callbacks:
+            cb.on_step_end(self, self.latest_losses)
+        if ctx.skipped_this_step:
+            self.consecutive_nonfinite += 1
+            if self.consecutive_nonfinite >= self.config.max_nonfinite_steps:
+                raise TrainingDivergedError(
+                    f"{self.consecutive_nonfinite} consecutive steps had non-finite losses or "
+                    f"gradients (last at step {self.step}); training stopped. The last good "
+                    f"checkpoint in {self.run_dir / 'checkpoints'} is kept. Lower the learning "
+                    "rate, set grad_clip, or use precision='fp32'."
+                )
+        else:
+            self.consecutive_nonfinite = 0
+
+    def _log(self, losses: dict[str, float], epoch: int) -> None:
+        record = {
+            "step": self.step, "epoch": epoch, "losses": losses,
+            "lr": {g: o.param_groups[0]["lr"] for g, o in self.optimizers.items()},
+            "its": round(self.its_per_sec, 4), "nonfinite": self.ctx.nonfinite_total,
+            "time": round(time.time(), 3),
+        }
+        if self.is_main:
+            path = self.run_dir / "metrics.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+        for cb in self.callbacks:
+            cb.on_log(self, record)
+
+
+def _to_device(obj: Any, device: torch.device) -> Any:
+    if torch.is_tensor(obj):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj
