@@ -148,7 +148,7 @@ class Trainer:
                 self.save()
             raise
         if self.is_main:
-            if not self._has_checkpoint(self.step):
+            if not self._has_checkpoint(self.step) and self.consecutive_nonfinite == 0:
                 self.save()
             if self.config.sample_every == 0 or self.step % self.config.sample_every:
                 self.write_samples()
@@ -334,8 +334,10 @@ class Trainer:
                     sums, count, t_log = {}, 0, now
                 if self.is_main and cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.write_samples()
-                if self.is_main and (last or (cfg.checkpoint_every
-                                              and self.step % cfg.checkpoint_every == 0)):
+                # No checkpoint during a non-finite streak: forward passes may already have put
+                # NaNs into buffers (BatchNorm statistics), so the last good one is kept instead.
+                due = last or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0)
+                if self.is_main and due and self.consecutive_nonfinite == 0:
                     self.save()
                 if last or self.position == 0:
                     break
