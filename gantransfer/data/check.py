@@ -1,0 +1,173 @@
+"""``check_folder``: what a dataset folder contains and what is wrong with it (``gtx data check``).
+
+Detection only; printing is the CLI's job. Every image is fully decoded, so truncated files are
+found too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .folders import (
+    KINDS,
+    DataLayoutError,
+    ImageReadError,
+    expected_tree,
+    is_image_file,
+    list_images,
+    pair_files,
+)
+from .images import probe_images
+
+__all__ = ["DataReport", "FolderReport", "check_folder", "detect_kind"]
+
+_PHASES = ("train", "test", "val")
+
+
+@dataclass
+class FolderReport:
+    """One image folder of a dataset: counts, sizes as (width, height), modes."""
+
+    label: str  # e.g. "trainA", "A", "." for a single folder
+    path: Path
+    exists: bool
+    count: int = 0  # readable images
+    unreadable: int = 0
+    ignored: int = 0  # non-image files (other extensions), not hidden ones
+    min_size: tuple[int, int] | None = None  # smallest width, smallest height
+    max_size: tuple[int, int] | None = None
+    median_size: tuple[int, int] | None = None
+    modes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class DataReport:
+    """Result of :func:`check_folder`.
+
+    ``problems`` holds one human-readable line per problem, naming the file or folder;
+    an empty list means the folder is ready to train on with ``kind``.
+    """
+
+    root: Path
+    kind: str
+    detected: bool  # True when the kind was detected rather than given
+    folders: list[FolderReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {f.label: f.count for f in self.folders}
+
+    @property
+    def modes(self) -> dict[str, int]:
+        """Histogram of Pillow modes over all folders."""
+        total: Counter[str] = Counter()
+        for f in self.folders:
+            total.update(f.modes)
+        return dict(total)
+
+
+def detect_kind(root: str | os.PathLike[str]) -> str:
+    """Guess the layout: ``unpaired`` (``trainA``/``trainB``...), ``paired`` (``A``/``B``), else
+    ``single``."""
+    root = Path(root)
+    if any((root / f"{p}{d}").is_dir() for p in _PHASES for d in "AB"):
+        return "unpaired"
+    if any((base / d).is_dir() for base in (root, *(root / p for p in _PHASES)) for d in "AB"):
+        return "paired"
+    return "single"
+
+
+def _folder_groups(kind: str, root: Path) -> list[list[tuple[str, Path]]]:
+    """Folders to inspect, grouped as (A, B) partners for two-domain layouts."""
+    if kind == "single":
+        return [[(".", root)]]
+    if kind == "unpaired":
+        phases = [p for p in _PHASES if any((root / f"{p}{d}").is_dir() for d in "AB")]
+        return [[(f"{p}{d}", root / f"{p}{d}") for d in "AB"] for p in phases or ["train"]]
+    bases = [("", root)] if any((root / d).is_dir() for d in "AB") else []
+    bases += [(f"{p}/", root / p) for p in _PHASES if any((root / p / d).is_dir() for d in "AB")]
+    return [[(f"{prefix}{d}", base / d) for d in "AB"] for prefix, base in bases or [("", root)]]
+
+
+def _count_ignored(folder: Path) -> int:
+    count = 0
+    for _dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        count += sum(1 for n in filenames if not n.startswith(".") and not is_image_file(n))
+    return count
+
+
+def _inspect(label: str, path: Path, problems: list[str], tree: str) -> tuple[FolderReport, list[Path]]:
+    report = FolderReport(label=label, path=path, exists=path.is_dir())
+    if not report.exists:
+        problems.append(f"{path} does not exist; expected:\n{tree}")
+        return report, []
+    files = list_images(path)
+    report.ignored = _count_ignored(path)
+    if not files:
+        problems.append(f"{path} contains no images (jpg, jpeg, png, bmp, tif, tiff, webp)")
+        return report, []
+    sizes, modes, good = [], Counter(), []
+    for file, info in zip(files, probe_images(files, full=True), strict=True):
+        if isinstance(info, ImageReadError):
+            report.unreadable += 1
+            problems.append(f"{file}: unreadable ({info.reason})")
+            continue
+        good.append(file)
+        sizes.append(info.size)
+        modes[info.mode] += 1
+    report.count = len(good)
+    report.modes = dict(sorted(modes.items()))
+    if sizes:
+        arr = np.array(sizes)
+        report.min_size = (int(arr[:, 0].min()), int(arr[:, 1].min()))
+        report.max_size = (int(arr[:, 0].max()), int(arr[:, 1].max()))
+        report.median_size = (int(np.median(arr[:, 0])), int(np.median(arr[:, 1])))
+    return report, good
+
+
+def check_folder(path: str | os.PathLike[str], *, kind: str | None = None) -> DataReport:
+    """Inspect a dataset folder: layout, counts, sizes, modes and problems.
+
+    Args:
+        path: the dataset root.
+        kind: ``"single"``, ``"unpaired"`` or ``"paired"``; ``None`` detects it from the layout.
+
+    Returns:
+        A :class:`DataReport`; ``report.ok`` is False when anything would stop training
+        (missing/empty folders, unreadable files, unmatched paired names).
+
+    Raises:
+        ValueError: an unknown ``kind``.
+    """
+    root = Path(path)
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"unknown data kind {kind!r}; expected one of {', '.join(KINDS)}")
+    report = DataReport(root=root, kind=kind or detect_kind(root), detected=kind is None)
+    if not root.is_dir():
+        report.problems.append(f"{root} is not a folder")
+        return report
+    tree = expected_tree(report.kind, root)
+    for group in _folder_groups(report.kind, root):
+        found = []
+        for label, folder in group:
+            folder_report, good = _inspect(label, folder, report.problems, tree)
+            report.folders.append(folder_report)
+            found.append((folder, good))
+        if report.kind == "paired" and all(good for _, good in found):
+            (a_dir, a_files), (b_dir, b_files) = found
+            try:
+                pair_files(a_dir, b_dir, a_files, b_files)
+            except DataLayoutError as exc:
+                report.problems.append(str(exc))
+    return report

@@ -1,0 +1,251 @@
+"""Datasets for the three data kinds, and :func:`build_dataset`.
+
+``dataset[key]`` takes an int or a tuple ``(index, seed)``. Every random choice of a sample (crop,
+flip, the B partner of unpaired data) comes from ``numpy.random.default_rng(seed)``, never from a
+global RNG, so a sample is a pure function of ``(index, seed)``; an int key uses ``seed = index``.
+Items are dicts of CPU float32 C×H×W tensors in [-1, 1]: ``{"image"}`` or ``{"A", "B"}``.
+
+Construction reads every file header (cheap, Pillow opens lazily) to fail early on non-images and
+on crops that cannot fit. With ``skip_bad_images=True`` each file is fully decoded once instead,
+and unreadable files are left out and listed in ``dataset.skipped``.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .config import DataConfig
+from .folders import DataError, DataLayoutError, ImageReadError, resolve_layout
+from .images import probe_images, read_image
+from .transforms import (
+    TransformParams,
+    apply_transform,
+    check_crop,
+    output_size,
+    resized_size,
+    sample_params,
+    to_tensor,
+)
+
+__all__ = [
+    "ImageFolderDataset",
+    "PairedImageDataset",
+    "SingleImageDataset",
+    "UnpairedImageDataset",
+    "build_dataset",
+]
+
+logger = logging.getLogger(__name__)
+
+class ImageFolderDataset(Dataset):
+    """Common machinery: file discovery, verification, size checks and per-sample seeding.
+
+    Attributes:
+        config: the resolved :class:`DataConfig` (no ``None`` options).
+        files: ``{"image": [...]}`` or ``{"A": [...], "B": [...]}`` (readable files only).
+        sizes: header (width, height) of every file in ``files``, same structure.
+        skipped: ``(path, reason)`` of every file left out because it could not be read.
+    """
+
+    kind: ClassVar[str]
+    domains: ClassVar[tuple[str, ...]]
+
+    def __init__(self, config: DataConfig, *, defaults: dict[str, Any] | None = None) -> None:
+        self.config = config.resolved(defaults)
+        cfg = self.config
+        found = resolve_layout(self.kind, cfg.root, phase=cfg.phase)
+        self.skipped: list[tuple[Path, str]] = []
+        infos = {d: probe_images(found[d], full=cfg.skip_bad_images) for d in self.domains}
+        keep = self._select(found, infos)
+        self.files = {d: [found[d][i] for i in keep[d]] for d in self.domains}
+        self.sizes = {d: [infos[d][i].size for i in keep[d]] for d in self.domains}  # type: ignore[union-attr]
+        if self.skipped:
+            first_path, first_reason = self.skipped[0]
+            logger.warning("skipped %d unreadable image(s) under %s (first: %s: %s); "
+                           "see dataset.skipped for the list", len(self.skipped), cfg.root,
+                           first_path, first_reason)
+        for d in self.domains:
+            if not self.files[d]:
+                raise DataLayoutError(f"every image of domain {d} under {cfg.root} is unreadable "
+                                      f"({len(found[d])} skipped); nothing left to train on")
+            check_crop({str(p): s for p, s in zip(self.files[d], self.sizes[d], strict=True)},
+                       **self._size_options())
+        self._warn_mixed_sizes()
+
+    # -- construction helpers -------------------------------------------------------------------
+    def _select(self, found: dict[str, list[Path]], infos: dict[str, list[Any]]
+                ) -> dict[str, list[int]]:
+        """Indices of usable files per domain; bad files raise, or are recorded when skipping."""
+        keep: dict[str, list[int]] = {}
+        for d in self.domains:
+            keep[d] = []
+            for i, info in enumerate(infos[d]):
+                if isinstance(info, ImageReadError):
+                    if not self.config.skip_bad_images:
+                        raise info
+                    self.skipped.append((info.path, info.reason))
+                else:
+                    keep[d].append(i)
+        return keep
+
+    def _size_options(self) -> dict[str, Any]:
+        cfg = self.config
+        return {"preprocess": cfg.preprocess, "load_size": cfg.load_size,
+                "crop_size": cfg.crop_size}
+
+    def _warn_mixed_sizes(self) -> None:
+        if self.config.preprocess not in ("none", "scale_width"):
+            return
+        for d in self.domains:
+            outs = {output_size(s, **self._size_options()) for s in self.sizes[d]}
+            if len(outs) > 1:
+                logger.warning(
+                    "images in domain %s come out in %d different sizes with preprocess %r; "
+                    "batches larger than 1 cannot be stacked. Use batch size 1, or preprocess "
+                    "'resize_and_crop' / 'scale_width_and_crop'", d, len(outs),
+                    self.config.preprocess)
+
+    # -- item access ----------------------------------------------------------------------------
+    def _key(self, key: int | tuple[int, int]) -> tuple[int, int]:
+        if isinstance(key, tuple):
+            index, seed = (operator.index(k) for k in key)
+        else:
+            index = seed = operator.index(key)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} samples")
+        return index, seed
+
+    def _load(self, path: Path, size: tuple[int, int], params: TransformParams, *,
+              channels: int) -> torch.Tensor:
+        img = read_image(path, channels=channels)
+        if img.size != size:  # the file changed since the dataset was built
+            raise DataError(f"{path} is now {img.size[0]}x{img.size[1]} but was "
+                            f"{size[0]}x{size[1]} when the dataset was built; rebuild it")
+        return to_tensor(apply_transform(img, params, **self._size_options()))
+
+    def _params(self, rng: np.random.Generator, size: tuple[int, int]) -> TransformParams:
+        return sample_params(rng, size, flip=bool(self.config.flip), **self._size_options())
+
+    def __len__(self) -> int:
+        return max(len(files) for files in self.files.values())
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{d}={len(f)}" for d, f in self.files.items())
+        return (f"{type(self).__name__}(root={str(self.config.root)!r}, phase={self.config.phase!r}"
+                f", {counts}, skipped={len(self.skipped)})")
+
+
+class SingleImageDataset(ImageFolderDataset):
+    """``DIR/**`` images for unconditional models: items ``{"image": C×H×W}``."""
+
+    kind = "single"
+    domains = ("image",)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, seed = self._key(key)
+        rng = np.random.default_rng(seed)
+        size = self.sizes["image"][index]
+        image = self._load(self.files["image"][index], size, self._params(rng, size),
+                           channels=int(self.config.channels))  # type: ignore[arg-type]
+        return {"image": image}
+
+
+class UnpairedImageDataset(ImageFolderDataset):
+    """``DIR/<phase>A`` and ``DIR/<phase>B``: items ``{"A", "B"}`` with a seeded random B.
+
+    The length is the larger domain (like the official code); A is ``index % len(A)``; B is drawn
+    from the sample's RNG, and A and B get independent crops and flips.
+    """
+
+    kind = "unpaired"
+    domains = ("A", "B")
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, seed = self._key(key)
+        rng = np.random.default_rng(seed)
+        ia = index % len(self.files["A"])
+        ib = int(rng.integers(0, len(self.files["B"])))
+        size_a, size_b = self.sizes["A"][ia], self.sizes["B"][ib]
+        params_a = self._params(rng, size_a)
+        params_b = self._params(rng, size_b)
+        cfg = self.config
+        return {
+            "A": self._load(self.files["A"][ia], size_a, params_a, channels=int(cfg.channels)),  # type: ignore[arg-type]
+            "B": self._load(self.files["B"][ib], size_b, params_b, channels=int(cfg.channels_b)),  # type: ignore[arg-type]
+        }
+
+
+class PairedImageDataset(ImageFolderDataset):
+    """``DIR/A`` and ``DIR/B`` (or ``DIR/<phase>/A|B``) with matching names: aligned pairs.
+
+    A and B receive the *same* crop and flip. Unless preprocess is ``resize_and_crop`` (which
+    scales both to load_size), partners must have the same size.
+    """
+
+    kind = "paired"
+    domains = ("A", "B")
+
+    def _select(self, found: dict[str, list[Path]], infos: dict[str, list[Any]]
+                ) -> dict[str, list[int]]:
+        keep = super()._select(found, infos)
+        # A pair is usable only when both partners are: drop the partner of a skipped file.
+        both = sorted(set(keep["A"]) & set(keep["B"]))
+        if self.config.preprocess != "resize_and_crop":
+            for i in both:
+                sa, sb = infos["A"][i].size, infos["B"][i].size
+                if resized_size(sa, **self._size_options()) != resized_size(sb, **self._size_options()):
+                    raise DataError(
+                        f"paired images differ in size: {found['A'][i]} is {sa[0]}x{sa[1]}, "
+                        f"{found['B'][i]} is {sb[0]}x{sb[1]}; with preprocess "
+                        f"{self.config.preprocess!r} they must match. Resize them, or use "
+                        f"preprocess 'resize_and_crop'")
+        return {"A": both, "B": both}
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, seed = self._key(key)
+        rng = np.random.default_rng(seed)
+        size_a, size_b = self.sizes["A"][index], self.sizes["B"][index]
+        params = self._params(rng, size_a)  # one draw shared by A and B keeps them aligned
+        cfg = self.config
+        return {
+            "A": self._load(self.files["A"][index], size_a, params, channels=int(cfg.channels)),  # type: ignore[arg-type]
+            "B": self._load(self.files["B"][index], size_b, params, channels=int(cfg.channels_b)),  # type: ignore[arg-type]
+        }
+
+
+_DATASETS: dict[str, type[ImageFolderDataset]] = {
+    cls.kind: cls for cls in (SingleImageDataset, UnpairedImageDataset, PairedImageDataset)
+}
+
+
+def build_dataset(kind: str, config: DataConfig, *, defaults: dict[str, Any] | None = None
+                  ) -> ImageFolderDataset:
+    """Build the dataset for a model's ``data_kind``.
+
+    Args:
+        kind: ``"single"``, ``"unpaired"`` or ``"paired"``.
+        config: data options; ``None`` options are resolved from ``defaults`` (the model's
+            ``data_defaults()``) and then the library defaults.
+        defaults: see above.
+
+    Returns:
+        A torch Dataset whose items are dicts of float32 C×H×W tensors in [-1, 1].
+
+    Raises:
+        ValueError: unknown kind. DataLayoutError: missing/empty folders (message shows the
+        expected tree). ImageReadError: an unreadable file (unless ``skip_bad_images``).
+        DataError: a crop that cannot fit, or paired images of different sizes.
+    """
+    try:
+        cls = _DATASETS[kind]
+    except KeyError:
+        raise ValueError(f"unknown data kind {kind!r}; expected one of "
+                         f"{', '.join(_DATASETS)}") from None
+    return cls(config, defaults=defaults)

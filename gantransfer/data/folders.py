@@ -1,0 +1,167 @@
+"""Image discovery and the three folder layouts (single, unpaired, paired), with their errors.
+
+Layouts (``DIR`` is ``DataConfig.root``, ``<phase>`` is ``DataConfig.phase``, e.g. ``train``):
+
+* single:   ``DIR/**/*.png`` (every image below DIR, any depth)
+* unpaired: ``DIR/<phase>A/**`` and ``DIR/<phase>B/**`` (independent sets, any sizes)
+* paired:   ``DIR/<phase>/A`` and ``DIR/<phase>/B`` when ``DIR/<phase>`` exists, else ``DIR/A`` and
+  ``DIR/B``; an A file pairs with the B file of the same relative path without extension.
+
+Files are found recursively, sorted by relative path, with extensions jpg, jpeg, png, bmp, tif,
+tiff, webp in any case. Hidden files and folders (name starting with ``.``) are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "KINDS",
+    "DataError",
+    "DataLayoutError",
+    "ImageReadError",
+    "expected_tree",
+    "is_image_file",
+    "list_images",
+    "pair_files",
+    "resolve_layout",
+]
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+KINDS = ("single", "unpaired", "paired")
+
+
+class DataError(Exception):
+    """Base class of data-layer errors (layout, unreadable images, impossible crops)."""
+
+
+class DataLayoutError(DataError):
+    """A dataset folder is missing, empty or laid out differently from what the kind expects."""
+
+
+class ImageReadError(DataError):
+    """An image file cannot be decoded; the message names the file and what to do."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(
+            f"cannot read image {self.path}: {reason}. Delete or replace the file, or pass "
+            f"--skip-bad-images (DataConfig(skip_bad_images=True)) to skip unreadable files"
+        )
+
+
+def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """True for a non-hidden file name with a supported image extension (any case)."""
+    name = os.path.basename(os.fspath(path))
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """All image files below ``folder`` (recursive), sorted by relative path.
+
+    Hidden files and hidden folders are skipped. A missing folder gives an empty list (callers
+    turn that into a :class:`DataLayoutError` with the expected tree).
+    """
+    folder = Path(folder)
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        # Prune hidden folders in place so os.walk does not descend into them (.git, .cache).
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if is_image_file(name):
+                path = Path(dirpath, name)
+                found.append((path.relative_to(folder).as_posix(), path))
+    found.sort(key=lambda item: item[0])
+    return [path for _, path in found]
+
+
+def expected_tree(kind: str, root: str | os.PathLike[str], *, phase: str = "train") -> str:
+    """A short picture of the folder tree ``kind`` expects, used in error messages."""
+    root = Path(root)
+    if kind == "single":
+        return f"{root}/\n  0001.png\n  ...            (any depth; jpg, jpeg, png, bmp, tif, tiff, webp)"
+    if kind == "unpaired":
+        return (f"{root}/\n  {phase}A/  0001.png ...   (domain A)\n"
+                f"  {phase}B/  0001.png ...   (domain B; unpaired, counts may differ)")
+    if kind == "paired":
+        return (f"{root}/\n  A/  x.png ...        (inputs)\n  B/  x.png ...        (targets, same "
+                f"names as A)\nor {root}/{phase}/A and {root}/{phase}/B")
+    raise ValueError(f"unknown data kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def _require_images(folder: Path, kind: str, root: Path, phase: str) -> list[Path]:
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise DataLayoutError(f"{folder} {what}; {kind} data expects:\n"
+                              f"{expected_tree(kind, root, phase=phase)}")
+    files = list_images(folder)
+    if not files:
+        raise DataLayoutError(f"{folder} contains no images (jpg, jpeg, png, bmp, tif, tiff, webp); "
+                              f"{kind} data expects:\n{expected_tree(kind, root, phase=phase)}")
+    return files
+
+
+def _paired_dirs(root: Path, phase: str) -> tuple[Path, Path]:
+    base = root / phase if (root / phase / "A").is_dir() else root
+    return base / "A", base / "B"
+
+
+def _pair_key(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).with_suffix("").as_posix()
+
+
+def pair_files(a_dir: Path, b_dir: Path, a_files: list[Path], b_files: list[Path]
+               ) -> tuple[list[Path], list[Path]]:
+    """Match A and B files by relative path without extension; raise on any unmatched name."""
+    b_by_key: dict[str, Path] = {}
+    for path in b_files:
+        b_by_key.setdefault(_pair_key(path, b_dir), path)
+    a_keys = {_pair_key(p, a_dir) for p in a_files}
+    only_a = [p for p in a_files if _pair_key(p, a_dir) not in b_by_key]
+    only_b = [p for p in b_files if _pair_key(p, b_dir) not in a_keys]
+    if only_a or only_b:
+        lines = [f"  {p} has no partner in {b_dir}" for p in only_a[:5]]
+        lines += [f"  {p} has no partner in {a_dir}" for p in only_b[:5]]
+        more = len(only_a) + len(only_b) - len(lines)
+        if more > 0:
+            lines.append(f"  ... and {more} more")
+        raise DataLayoutError("paired data needs the same file names in A and B "
+                              f"({len(only_a)} only in A, {len(only_b)} only in B):\n"
+                              + "\n".join(lines)
+                              + "\nRename or remove the unmatched files.")
+    return a_files, [b_by_key[_pair_key(p, a_dir)] for p in a_files]
+
+
+def resolve_layout(kind: str, root: str | os.PathLike[str], *, phase: str = "train"
+                   ) -> dict[str, list[Path]]:
+    """Find the image files of a dataset.
+
+    Args:
+        kind: ``"single"``, ``"unpaired"`` or ``"paired"``.
+        root: the dataset folder.
+        phase: ``"train"``, ``"test"``, ... (selects ``<phase>A``/``<phase>B`` or ``<phase>/A``).
+
+    Returns:
+        ``{"image": [...]}`` for single data, ``{"A": [...], "B": [...]}`` otherwise; for paired
+        data ``A[i]`` and ``B[i]`` are partners.
+
+    Raises:
+        DataLayoutError: a folder is missing or empty, or paired names do not match; the message
+            shows the expected tree.
+        ValueError: an unknown kind.
+    """
+    root = Path(root)
+    if kind not in KINDS:
+        raise ValueError(f"unknown data kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind == "single":
+        return {"image": _require_images(root, kind, root, phase)}
+    if kind == "unpaired":
+        return {d: _require_images(root / f"{phase}{d}", kind, root, phase) for d in ("A", "B")}
+    a_dir, b_dir = _paired_dirs(root, phase)
+    a_files = _require_images(a_dir, kind, root, phase)
+    b_files = _require_images(b_dir, kind, root, phase)
+    a_files, b_files = pair_files(a_dir, b_dir, a_files, b_files)
+    return {"A": a_files, "B": b_files}

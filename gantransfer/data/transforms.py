@@ -1,0 +1,150 @@
+"""Preprocessing compatible with the official CycleGAN/pix2pix code (``data/base_dataset.py``).
+
+Modes (``load_size`` = L, ``crop_size`` = C):
+
+==========================  =================================================================
+``resize_and_crop``         resize to L×L (bicubic), random C×C crop
+``crop``                    random C×C crop of the original image
+``scale_width``             width to L keeping the aspect ratio, height at least C (official
+                            ``__scale_width``), then both sides rounded to a multiple of 4
+``scale_width_and_crop``    the same scaling (without rounding), then a random C×C crop
+``none``                    only round both sides to a multiple of 4 (official
+                            ``__make_power_2`` with base 4)
+==========================  =================================================================
+
+Then an optional horizontal flip (p = 0.5) and normalisation to [-1, 1]. Every random choice is
+drawn from a ``numpy.random.Generator`` that the caller seeds per sample, so the output is a pure
+function of the image and the seed. Rounding ``scale_width`` to a multiple of 4 is our addition:
+the official code feeds such images with batch size 1 to nets that need multiples of 4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .folders import DataError
+
+__all__ = [
+    "TransformParams",
+    "apply_transform",
+    "check_crop",
+    "output_size",
+    "resized_size",
+    "sample_params",
+    "to_tensor",
+]
+
+_SIZE_BASE = 4  # official __make_power_2 base: two stride-2 downsamplings need multiples of 4
+
+
+@dataclass(frozen=True)
+class TransformParams:
+    """The random choices for one image (or one A/B pair): crop corner and flip."""
+
+    crop_xy: tuple[int, int] | None
+    flip: bool
+
+
+def _round_to_base(size: tuple[int, int]) -> tuple[int, int]:
+    w, h = size
+    return (max(_SIZE_BASE, round(w / _SIZE_BASE) * _SIZE_BASE),
+            max(_SIZE_BASE, round(h / _SIZE_BASE) * _SIZE_BASE))
+
+
+def _scale_width(size: tuple[int, int], load_size: int, crop_size: int) -> tuple[int, int]:
+    w, h = size
+    if w == load_size and h >= crop_size:
+        return size
+    return load_size, int(max(load_size * h / w, crop_size))
+
+
+def resized_size(size: tuple[int, int], *, preprocess: str, load_size: int,
+                 crop_size: int) -> tuple[int, int]:
+    """(width, height) of an image of ``size`` after the resize step of ``preprocess``."""
+    if preprocess == "resize_and_crop":
+        return load_size, load_size
+    if preprocess == "scale_width":
+        return _round_to_base(_scale_width(size, load_size, crop_size))
+    if preprocess == "scale_width_and_crop":
+        return _scale_width(size, load_size, crop_size)
+    if preprocess == "none":
+        return _round_to_base(size)
+    if preprocess == "crop":
+        return size
+    raise ValueError(f"unknown preprocess mode {preprocess!r}")
+
+
+def output_size(size: tuple[int, int], *, preprocess: str, load_size: int,
+                crop_size: int) -> tuple[int, int]:
+    """(width, height) of the tensor the model receives for an image of ``size``."""
+    if "crop" in preprocess:
+        return crop_size, crop_size
+    return resized_size(size, preprocess=preprocess, load_size=load_size, crop_size=crop_size)
+
+
+def check_crop(sizes: dict[str, tuple[int, int]], *, preprocess: str, load_size: int,
+               crop_size: int) -> None:
+    """Raise if the crop cannot fit; ``sizes`` maps file names to header (width, height).
+
+    Raises:
+        DataError: naming the smallest offending file (or the options) and how to fix it.
+    """
+    if preprocess in ("resize_and_crop", "scale_width_and_crop") and crop_size > load_size:
+        raise DataError(
+            f"crop_size {crop_size} is larger than load_size {load_size}: with preprocess "
+            f"{preprocess!r} images are scaled to {load_size} px first. Use --set "
+            f"crop_size={load_size} (or smaller) or --set load_size={crop_size} (or larger)")
+    if preprocess == "crop" and sizes:
+        name, (w, h) = min(sizes.items(), key=lambda item: min(item[1]))
+        if min(w, h) < crop_size:
+            raise DataError(
+                f"crop_size {crop_size} does not fit the smallest image {name} ({w}x{h}); "
+                f"preprocess 'crop' does not resize. Use --set crop_size={min(w, h)} (or "
+                f"smaller), or preprocess 'resize_and_crop' with load_size >= {crop_size}")
+
+
+def sample_params(rng: np.random.Generator, size: tuple[int, int], *, preprocess: str,
+                  load_size: int, crop_size: int, flip: bool) -> TransformParams:
+    """Draw the crop corner and flip for an image of (header) ``size``, like official get_params.
+
+    Two values are always drawn (crop x/y only for crop modes, then the flip coin), so the
+    number of draws does not depend on image contents.
+    """
+    crop_xy = None
+    if "crop" in preprocess:
+        w, h = resized_size(size, preprocess=preprocess, load_size=load_size, crop_size=crop_size)
+        crop_xy = (int(rng.integers(0, max(0, w - crop_size) + 1)),
+                   int(rng.integers(0, max(0, h - crop_size) + 1)))
+    do_flip = bool(rng.random() < 0.5)
+    return TransformParams(crop_xy=crop_xy, flip=flip and do_flip)
+
+
+def apply_transform(img: Image.Image, params: TransformParams, *, preprocess: str,
+                    load_size: int, crop_size: int) -> Image.Image:
+    """Resize (bicubic, as the official code), crop and flip one image with given params."""
+    target = resized_size(img.size, preprocess=preprocess, load_size=load_size,
+                          crop_size=crop_size)
+    if target != img.size:
+        img = img.resize(target, Image.Resampling.BICUBIC)
+    if params.crop_xy is not None:
+        x, y = params.crop_xy
+        if x + crop_size > img.width or y + crop_size > img.height:
+            raise DataError(f"crop {crop_size}x{crop_size} at ({x}, {y}) does not fit an image of "
+                            f"{img.width}x{img.height} after {preprocess!r}")
+        img = img.crop((x, y, x + crop_size, y + crop_size))
+    if params.flip:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return img
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """An 8-bit "L" or "RGB" image -> float32 C×H×W tensor in [-1, 1] (0 -> -1, 255 -> 1)."""
+    array = np.asarray(img, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    return tensor.to(torch.float32).div_(127.5).sub_(1.0)
