@@ -1,0 +1,63 @@
+"""`gtx data check DIR`: what a dataset folder holds and what would stop training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from ._console import console
+
+__all__ = ["register"]
+
+data_app = typer.Typer(help="Inspect dataset folders.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")
+
+
+def _size(size: tuple[int, int] | None) -> str:
+    return "-" if size is None else f"{size[0]}x{size[1]}"
+
+
+@data_app.command("check")
+def check_cmd(
+    path: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", "-k", help="single, unpaired or paired (default: detect)."),
+    ] = None,
+) -> None:
+    """Report layout, image counts, sizes and modes; exit 1 if anything would stop training."""
+    from ..data import check_folder
+
+    if kind is not None and kind not in ("single", "unpaired", "paired"):
+        raise typer.BadParameter("use single, unpaired or paired", param_hint="--kind")
+    report = check_folder(path, kind=kind)
+    how = "detected" if report.detected else "given"
+    console.print(f"[bold]{report.root}[/bold]: {report.kind} layout ({how})", highlight=False)
+    table = Table(show_header=True, header_style="bold")
+    for column in ("folder", "images", "unreadable", "min size", "median size", "max size", "modes"):
+        table.add_column(column, justify="right" if column != "folder" else "left")
+    for f in report.folders:
+        modes = ", ".join(f"{m} {n}" for m, n in f.modes.items()) or "-"
+        table.add_row(f.label if f.exists else f"{f.label} (missing)", str(f.count),
+                      str(f.unreadable), _size(f.min_size), _size(f.median_size),
+                      _size(f.max_size), modes)
+    if report.folders:
+        console.print(table)
+    ignored = sum(f.ignored for f in report.folders)
+    if ignored:
+        console.print(f"[dim]{ignored} non-image file(s) ignored[/dim]")
+    if report.ok:
+        console.print("[green]no problems found[/green]")
+        return
+    console.print(f"[bold red]{len(report.problems)} problem(s):[/bold red]")
+    for problem in report.problems:
+        # Text, not markup: file names may contain brackets.
+        console.print(Text.assemble(("  • ", "red"), problem), highlight=False)
+    raise typer.Exit(1)
