@@ -87,8 +87,8 @@ class EngineContext:
             scaler.unscale_(opt)  # records the scaler's inf check for update()
         else:
             loss.backward()
-        grads = [p.grad for p in params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads) if grads else None
+        with_grad = [p for p in params if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm([p.grad for p in with_grad]) if with_grad else None
         if norm is not None and not bool(torch.isfinite(norm)):
             if scaler is not None:
                 scaler.update()  # halves the scale, as scaler.step would have on an inf
@@ -96,7 +96,7 @@ class EngineContext:
                 p.grad = None
             return self._skip(group, "gradient")
         if self.grad_clip is not None and norm is not None:
-            torch.nn.utils.clip_grads_with_norm_(grads, self.grad_clip, norm)
+            torch.nn.utils.clip_grads_with_norm_(with_grad, self.grad_clip, norm)  # takes params
         if scaler is not None:
             scaler.step(opt)
             scaler.update()
