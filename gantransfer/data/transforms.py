@@ -146,5 +146,6 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     array = np.asarray(img, dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]
-    tensor = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    # A copy: Pillow's buffer is read-only, and torch wants writable memory.
+    tensor = torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C"))
     return tensor.to(torch.float32).div_(127.5).sub_(1.0)
