@@ -31,7 +31,7 @@ def train(run_dir: Path, steps: int = 4, **train) -> Trainer:
 def test_rotation_keeps_last_n(tmp_path: Path) -> None:
     train(tmp_path, steps=6, checkpoint_every=1, keep_checkpoints=2)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert names == ["step_0000005.pt", "step_0000006.pt"]
+    assert names == ["step_0000005.pt", "step_0000006.pt"]  # no temporary files either
     assert find_latest(tmp_path).name == "step_0000006.pt"
 
 

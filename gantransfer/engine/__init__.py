@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from .callbacks import Callback, LogCallback
 from .checkpoint import CheckpointError, find_latest, load, read_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, resolve_device
 from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
 from .grid import make_grid, save_grid
 from .sampler import ResumableSampler
-from .trainer import Trainer, resolve_device
+from .trainer import Trainer
 
 __all__ = [
     "EMA",

@@ -25,30 +25,15 @@ from .._io import atomic_write_bytes
 from ..config import to_plain, write_toml
 from . import checkpoint as ckpt
 from .callbacks import Callback, LogCallback
-from .config import TrainConfig
+from .config import TrainConfig, resolve_device
 from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
 from .grid import save_grid
 from .sampler import ResumableSampler, mix_seed
 
-__all__ = ["Trainer", "resolve_device"]
+__all__ = ["Trainer"]
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda, then mps, then cpu; other names are checked for availability."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available; use device='auto'")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("device 'mps' requested but MPS is not available; use device='auto'")
-    return torch.device(name)
 
 
 class Trainer:
@@ -268,6 +253,11 @@ class Trainer:
                 f"config than this model ({self.arch_name!r}; differing fields: {diff}). Build "
                 "the model with the checkpoint's config, or start a new run directory."
             )
+        changed = {k: (v, to_plain(self.config).get(k))
+                   for k, v in (data.get("train_config") or {}).items()
+                   if to_plain(self.config).get(k) != v}
+        if changed:  # allowed (e.g. more steps), but worth a line in the log
+            log.info("train settings changed since the checkpoint (old, new): %s", changed)
         self.model.load_state_dict(data["model"])
         if (data.get("ema") is None) != (self.ema is None):
             raise ckpt.CheckpointError("ema_decay was switched on/off since the checkpoint; "
@@ -303,7 +293,7 @@ class Trainer:
         path = self.run_dir / "metrics.jsonl"
         if path.exists():
             lines = [ln for ln in path.read_text().splitlines()
-                     if ln.strip() and json.loads(ln).get("step", 0) <= self.step]
+                     if ln.strip() and _logged_step(ln) <= self.step]
             atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
 
     def _has_checkpoint(self, step: int) -> bool:
@@ -386,6 +376,13 @@ class Trainer:
                 fh.write(json.dumps(record) + "\n")
         for cb in self.callbacks:
             cb.on_log(self, record)
+
+
+def _logged_step(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):  # a line cut short by a crash: drop it
+        return 1 << 62
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:
