@@ -224,7 +224,7 @@ def test_factories_apply_init_gain():
     g = gantransfer.get_network("patchgan", ndf=8, init="normal", init_gain=0.02)
     w = g.model[2].weight.detach()
     assert 0.01 < float(w.std()) < 0.03
-    assert float(g.model[2].bias.abs().max()) == 0.0
+    assert float(g.model[2].bias.detach().abs().max()) == 0.0
 
 
 # -- official checkpoints --------------------------------------------------------------------
