@@ -169,3 +169,8 @@ def test_iterating_the_loader_keeps_global_rng(tmp_path: Path) -> None:
     state = torch.get_rng_state()
     next(iter(trainer.loader))
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_engine_context_satisfies_step_context_protocol() -> None:
+    assert isinstance(_context(), gantransfer.StepContext)
+    assert gantransfer.Trainer is Trainer and gantransfer.TrainConfig is TrainConfig
