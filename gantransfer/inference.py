@@ -128,8 +128,9 @@ def to_batch(item: Any, channels: int) -> tuple[Tensor, Callable[[Tensor], Any]]
     except ImportError:  # pragma: no cover - pillow is a dependency
         Image = None  # type: ignore[assignment]
     if Image is not None and isinstance(item, Image.Image):
-        mode = "L" if channels == 1 else "RGB"
-        arr = np.asarray(item.convert(mode))
+        from .data.images import convert_mode  # the data layer's rules (alpha over white...)
+
+        arr = np.asarray(convert_mode(item, channels))
         batch, back = to_batch(arr, channels)
         return batch, lambda y: Image.fromarray(back(y))
     if isinstance(item, np.ndarray):
@@ -142,7 +143,7 @@ def to_batch(item: Any, channels: int) -> tuple[Tensor, Callable[[Tensor], Any]]
             raise ValueError(f"numpy images must be HxW or HxWxC, got shape {item.shape}")
         squeeze = item.ndim == 2
         arr = item[:, :, None] if squeeze else item
-        t = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)[None].float()
+        t = torch.from_numpy(np.array(arr)).permute(2, 0, 1)[None].float()  # copy: PIL arrays are read-only
         t = to_channels(t / 127.5 - 1.0, channels)
 
         def back_np(y: Tensor) -> np.ndarray:

@@ -34,7 +34,7 @@ def verification_shapes(spec: ExportSpec, *, static_shape: tuple[int, ...] | Non
         return [(b, c, h, w)]
     d = spec.size_divisor
     s = d * max(math.ceil(spec.min_size / d), 2)
-    big = d * max(math.ceil(40 / d), math.ceil(spec.min_size / d) + 2)
+    big = d * max(math.ceil(40 / d), s // d + 1)  # a mid-size, non-square image
     return [(1, c, s, s), (2, c, s, s + d), (1, c, big, s + 2 * d)]
 
 

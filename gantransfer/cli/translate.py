@@ -1,0 +1,135 @@
+"""`gtx translate SOURCE INPUT... -o OUT`: translate image files/folders with a model or ONNX file.
+
+SOURCE is a run directory or checkpoint (PyTorch, through ``gantransfer.load`` and
+``gantransfer.inference``) or an ``.onnx`` file (through ``gantransfer.onnx``). Both use the same
+image plumbing, so they give the same pixels within the export tolerance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._console import console
+
+__all__ = ["Source", "open_source", "register", "resolve_device"]
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; other names pass through."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class Source:
+    """A loaded model: a GANModel (``torch``) or an OnnxModel (``onnx``)."""
+
+    kind: str  # "torch" | "onnx"
+    model: Any
+    description: str
+
+
+def open_source(source: Path, *, device: str = "auto", providers: str = "auto",
+                ema: bool | None = None, **onnx_options: Any) -> Source:
+    """Open ``source``: an ``.onnx`` file goes to the runtime, anything else to ``gantransfer.load``."""
+    if source.suffix.lower() == ".onnx":
+        from ..export import runtime
+
+        names = "auto" if providers == "auto" else [p.strip() for p in providers.split(",")]
+        model = runtime.load(source, providers=names, **onnx_options)
+        return Source("onnx", model, f"{source} (onnxruntime: {', '.join(model.providers)})")
+    from ..engine.checkpoint import load
+
+    dev = resolve_device(device)
+    model = load(source, device=dev, ema=ema)
+    return Source("torch", model, f"{source} ({model.arch_name}, PyTorch on {dev})")
+
+
+def _plan(inputs: list[Path], out: Path, ext: str | None) -> list[tuple[Path, Path]]:
+    """(input file, output file) pairs; outputs mirror inputs' relative paths under ``out``."""
+    from ..data.folders import is_image_file, list_images
+
+    pairs: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            base = Path() if len(inputs) == 1 else Path(item.name)
+            files = [(f, base / f.relative_to(item)) for f in list_images(item)]
+            if not files:
+                raise FileNotFoundError(f"no images found under {item}")
+        elif item.is_file():
+            if not is_image_file(item):
+                raise ValueError(f"{item} is not an image file (jpg, png, bmp, tif, webp)")
+            files = [(item, Path(item.name))]
+        else:
+            raise FileNotFoundError(f"input {item} does not exist")
+        pairs.extend((f, out / rel.with_suffix(ext or rel.suffix)) for f, rel in files)
+    seen: dict[Path, Path] = {}
+    for src, dst in pairs:
+        if dst in seen:
+            raise ValueError(f"{src} and {seen[dst]} would both be written to {dst}; "
+                             "translate them in separate calls")
+        seen[dst] = src
+    return pairs
+
+
+def _save(image: Any, path: Path) -> None:
+    from .._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=(path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("translate")
+    def translate_cmd(
+        source: Annotated[Path, typer.Argument(help="Run directory, checkpoint, or .onnx file.")],
+        inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (recursive).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+        target: Annotated[str | None, typer.Option(
+            "--target", "--direction", help="Export target / direction, e.g. a2b or b2a.")] = None,
+        batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 8,
+        device: Annotated[str, typer.Option(help="PyTorch device: auto, cpu, cuda...")] = "auto",
+        providers: Annotated[str, typer.Option(
+            help="onnxruntime providers: auto, or a comma list (cpu,cuda,tensorrt).")] = "auto",
+        keep_ext: Annotated[bool, typer.Option(
+            "--keep-ext", help="Keep each input's extension (default: write .png).")] = False,
+        ema: Annotated[bool | None, typer.Option("--ema/--no-ema", help="EMA weights.")] = None,
+    ) -> None:
+        """Translate every image of the inputs; outputs keep relative paths, stems and sizes."""
+        from ..data.images import read_image
+
+        src = open_source(source, device=device, providers=providers, ema=ema)
+        if src.kind == "onnx":
+            meta = src.model.metadata
+            if target is not None and target not in (meta.target, meta.direction):
+                raise ValueError(f"{source} holds target {meta.target!r}, not {target!r}; "
+                                 "export the other direction to its own file")
+            channels = meta.in_channels
+
+            def run(images: list[Any]) -> list[Any]:
+                return src.model.translate(images, batch_size=batch_size)
+        else:
+            from ..inference import resolve_target, translate
+
+            _, spec = resolve_target(src.model, target, kind="image")
+            channels = spec.in_channels
+
+            def run(images: list[Any]) -> list[Any]:
+                return translate(src.model, images, target=target, batch_size=batch_size)
+
+        pairs = _plan(inputs, out, None if keep_ext else ".png")
+        console.print(f"translating {len(pairs)} image(s) with {src.description}", highlight=False)
+        chunk = batch_size * 4  # bounded memory however many images there are
+        for start in range(0, len(pairs), chunk):
+            part = pairs[start : start + chunk]
+            results = run([read_image(f, channels=channels) for f, _ in part])
+            for (_, dst), image in zip(part, results, strict=True):
+                _save(image, dst)
+        console.print(f"[green]wrote {len(pairs)} image(s) to {out}[/green]", highlight=False)
