@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _export_toy import make
 from PIL import Image
 
-from _export_toy import make
 from gantransfer.inference import crop_to, pad_to_multiple, padded_size, to_channels
 
 
