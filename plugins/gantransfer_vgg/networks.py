@@ -149,7 +149,9 @@ class VGGDiscriminator(nn.Module):
         trunk = {k.removeprefix("features."): v for k, v in state_dict.items()
                  if k.startswith("features.")}
         depth = len(self.features)
-        misplaced = sorted(k for k in trunk if k not in own and int(k.split(".")[0]) < depth)
+        foreign += sorted(f"features.{k}" for k in trunk if not k.split(".")[0].isdigit())
+        misplaced = sorted(f"features.{k}" for k in trunk if k not in own
+                           and k.split(".")[0].isdigit() and int(k.split(".")[0]) < depth)
         missing = sorted(k for k in own if k not in trunk)
         wrong = sorted(k for k in own if k in trunk and trunk[k].shape != own[k].shape)
         if foreign or misplaced or missing or wrong:

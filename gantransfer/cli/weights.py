@@ -1,0 +1,59 @@
+"""`gtx weights download NAME` and `gtx weights list`: pretrained files for networks.
+
+Nothing is downloaded implicitly anywhere in gantransfer; this command is the one way to fetch.
+A network advertises its file with a ``pretrained_weights`` attribute (see gantransfer.hub).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .. import hub, registry
+from ._console import console
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    weights_app = typer.Typer(help="Download and locate pretrained weights (e.g. VGG for the "
+                                   "vgg16 discriminator).", no_args_is_help=True)
+    weights_app.command("download")(download_cmd)
+    weights_app.command("list")(list_cmd)
+    app.add_typer(weights_app, name="weights")
+
+
+def download_cmd(
+    name: Annotated[str, typer.Argument(help="Network name, e.g. vgg16 or vgg19.")],
+    url: Annotated[str | None, typer.Option(
+        help="Download from this URL instead (a mirror); the hash is still checked.")] = None,
+    dest: Annotated[Path | None, typer.Option(
+        help="Folder to write into (default: torchvision's cache, $TORCH_HOME/hub/checkpoints).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Network timeout in seconds.")] = 60.0,
+) -> None:
+    """Download a network's pretrained weights, verify the hash and store them atomically."""
+    spec = hub.weights_file_for(name)
+    path = hub.download_weights(spec, dest_dir=dest, url=url, timeout=timeout)
+    check = f"SHA-256 {spec.sha256}" if spec.sha256 else \
+        f"SHA-256 prefix {spec.sha256_prefix} (torchvision file-name hash)"
+    console.print(f"{name}: {path} verified ({check})")
+
+
+def list_cmd() -> None:
+    """Networks with downloadable weights and whether the file is in the cache."""
+    table = Table(show_header=True, header_style="bold")
+    for column in ("network", "file", "cached", "url"):
+        table.add_column(column)
+    for name in registry.list(kind="network"):
+        try:
+            spec = hub.weights_file_for(name)
+        except (LookupError, ImportError):
+            continue
+        cached = hub.cached_file(spec)
+        table.add_row(name, spec.filename, "yes" if cached else "no", spec.url)
+    console.print(table)
+    console.print(f"cache: {hub.cache_dir()}")
