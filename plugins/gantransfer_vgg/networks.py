@@ -51,7 +51,7 @@ class VGGDiscriminator(nn.Module):
 
     def __init__(self, *, arch: str = "vgg16", in_channels: int = 3,
                  weights: str | None = "auto", trainable_layers: int | None = None,
-                 tap_block: int = 5, head: Head = "dense", head_width: int | None = None,
+                 tap_block: int = 5, head: str = "dense", head_width: int | None = None,
                  dense_pool: int = 4, image_size: int | None = None) -> None:
         super().__init__()
         if arch not in CONVS_PER_BLOCK:
@@ -227,7 +227,7 @@ def _restore_frozen_from_file(module: VGGDiscriminator, state_dict: dict[str, An
 
 
 def _factory(arch: str, *, in_channels: int, image_size: int | None, weights: str | None,
-             trainable_layers: int | None, tap_block: int, head: Head,
+             trainable_layers: int | None, tap_block: int, head: str,
              head_width: int | None, dense_pool: int) -> VGGDiscriminator:
     return VGGDiscriminator(arch=arch, in_channels=in_channels, weights=weights,
                             trainable_layers=trainable_layers, tap_block=tap_block, head=head,
@@ -235,7 +235,7 @@ def _factory(arch: str, *, in_channels: int, image_size: int | None, weights: st
 
 
 def vgg16(*, in_channels: int = 3, image_size: int | None = None, weights: str | None = "auto",
-          trainable_layers: int | None = None, tap_block: int = 5, head: Head = "dense",
+          trainable_layers: int | None = None, tap_block: int = 5, head: str = "dense",
           head_width: int | None = None, dense_pool: int = 4) -> VGGDiscriminator:
     """VGG16 discriminator on ImageNet features (torchvision layout), raw logits out.
 
@@ -263,7 +263,7 @@ def vgg16(*, in_channels: int = 3, image_size: int | None = None, weights: str |
 
 
 def vgg19(*, in_channels: int = 3, image_size: int | None = None, weights: str | None = "auto",
-          trainable_layers: int | None = None, tap_block: int = 5, head: Head = "dense",
+          trainable_layers: int | None = None, tap_block: int = 5, head: str = "dense",
           head_width: int | None = None, dense_pool: int = 4) -> VGGDiscriminator:
     """VGG19 discriminator on ImageNet features (torchvision layout), raw logits out.
 
