@@ -24,13 +24,20 @@ import torch
 from torch import nn
 
 from .._io import atomic_path
+from ..model import ExportSpec
 from .metadata import OnnxMetadata
 from .verify import DEFAULT_ATOL, ExportVerificationError, compare, verification_shapes
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..model import ExportSpec, GANModel
+    from ..model import GANModel
 
-__all__ = ["ExportResult", "ExportVerificationError", "export_onnx", "output_paths"]
+__all__ = [
+    "ExportResult",
+    "ExportVerificationError",
+    "export_network",
+    "export_onnx",
+    "output_paths",
+]
 
 log = logging.getLogger(__name__)
 
@@ -152,20 +159,28 @@ def _metadata(model: GANModel, name: str, spec: ExportSpec, precision: str) -> O
     )
 
 
-def _export_one(model: GANModel, name: str, spec: ExportSpec, dest: Path, *, opset: int | None,
-                dynamic: bool, static_shape: tuple[int, ...] | None, precision: str,
-                verify: bool, atol: float | None) -> ExportResult:
+def export_network(net: nn.Module, spec: ExportSpec, dest: str | os.PathLike[str], *,
+                   metadata: OnnxMetadata, opset: int | None = None, dynamic: bool = True,
+                   static_shape: tuple[int, ...] | None = None, precision: str = "fp32",
+                   verify: bool = True, atol: float | None = None, label: str = "generator"
+                   ) -> ExportResult:
+    """Export one generator ``net`` described by ``spec`` to ``dest`` (verified, atomic).
+
+    The building block of :func:`export_onnx`, usable for a bare network (benchmarks, networks
+    from :func:`gantransfer.get_network`). ``metadata`` is written into the file as is.
+    """
     import onnx
 
     from ._graph import convert_fp16, rename_axes, set_metadata
 
+    dest = Path(dest)
     start = time.perf_counter()
-    net = copy.deepcopy(model.nets[spec.net]).cpu().float().eval()
+    net = copy.deepcopy(net).cpu().float().eval()
     wrapper = _Generator(net).eval()
     example, dims = _example_and_dims(spec, dynamic=dynamic and static_shape is None,
                                       static_shape=static_shape)
     input_name = "latent" if spec.input == "latent" else "image"
-    label = f"{model.arch_name or type(model).__name__}/{name} ({precision})"
+    label = f"{label} ({precision})"
     try:
         with _quiet_exporter(), torch.no_grad():
             program = torch.onnx.export(
@@ -181,7 +196,7 @@ def _export_one(model: GANModel, name: str, spec: ExportSpec, dest: Path, *, ops
                     else {0: "batch", 2: "height", 3: "width"})
     if precision == "fp16":
         proto = convert_fp16(proto)
-    set_metadata(proto, _metadata(model, name, spec, precision).to_props())
+    set_metadata(proto, dataclasses.replace(metadata, precision=precision).to_props())
     proto.doc_string = f"gantransfer {label}"
 
     errors: dict[str, float] = {}
@@ -194,8 +209,15 @@ def _export_one(model: GANModel, name: str, spec: ExportSpec, dest: Path, *, ops
     elapsed = time.perf_counter() - start
     log.info("exported %s to %s in %.1fs%s", label, dest, elapsed,
              f" (max abs error {max(errors.values()):.2g})" if errors else " (not verified)")
-    return ExportResult(path=dest, target=name, precision=precision, max_abs_error=errors,
-                        elapsed=elapsed)
+    return ExportResult(path=dest, target=metadata.target or "", precision=precision,
+                        max_abs_error=errors, elapsed=elapsed)
+
+
+def _export_one(model: GANModel, name: str, spec: ExportSpec, dest: Path, **options: Any
+                ) -> ExportResult:
+    label = f"{model.arch_name or type(model).__name__}/{name}"
+    meta = _metadata(model, name, spec, options.get("precision", "fp32"))
+    return export_network(model.nets[spec.net], spec, dest, metadata=meta, label=label, **options)
 
 
 def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
