@@ -108,3 +108,14 @@ def test_file_without_metadata_needs_and_accepts_explicit_options(model, files, 
     torch.testing.assert_close(runtime.translate(x), model.translate(x), atol=1e-4, rtol=0)
     with pytest.raises(OnnxLoadError, match="rank 4"):
         gantransfer.onnx.load(bare, input_kind="latent")
+
+
+def test_importing_the_export_modules_does_not_import_onnx():
+    import subprocess
+    import sys
+
+    code = ("import sys, gantransfer, gantransfer.cli.app, gantransfer.export, gantransfer.inference;"
+            "gantransfer.onnx;"
+            "print(sorted(m for m in ('onnx', 'onnxruntime', 'onnxscript') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
