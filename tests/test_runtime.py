@@ -68,7 +68,9 @@ def test_unavailable_provider_is_an_error_when_strict_else_a_warning(files, capl
                                                                      monkeypatch):
     with pytest.raises(ProviderUnavailableError, match="CUDAExecutionProvider"):
         gantransfer.onnx.load(files["a2b"], providers=["CUDAExecutionProvider"], strict=True)
+    # Route our logger to caplog only (a CLI test may have left a handler on a closed stream).
     monkeypatch.setattr(logging.getLogger("gantransfer"), "propagate", True)
+    monkeypatch.setattr(logging.getLogger("gantransfer"), "handlers", [])
     capfd.readouterr()
     with caplog.at_level(logging.WARNING, logger="gantransfer"):
         runtime = gantransfer.onnx.load(files["a2b"], providers="cuda")
