@@ -68,7 +68,7 @@ def register(app: typer.Typer) -> None:
         batch: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,4",
         device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
         repeats: Annotated[int, typer.Option(min=1, help="Timed runs per backend.")] = 10,
-        threads: Annotated[int | None, typer.Option(help="onnxruntime intra-op threads.")] = None,
+        threads: Annotated[int | None, typer.Option(help="Threads for both backends (default: each its own).")] = None,
         target: Annotated[str | None, typer.Option(help="Export target to time.")] = None,
         set_: Annotated[list[str] | None, typer.Option(
             "--set", help="key=value config/network override (repeatable).")] = None,

@@ -68,9 +68,24 @@ def benchmark_network(net: nn.Module | None, spec: ExportSpec, *, size: int = 25
 
     ``net`` may be None when only ``onnx_path`` is given (no eager row). Without ``onnx_path``
     the net is exported (and verified) to a temporary file first; on a CUDA device an fp16 file
-    is exported too. ``threads`` sets onnxruntime's intra-op threads (default: its own choice,
-    the physical cores; torch uses ``torch.get_num_threads()``).
+    is exported too. ``threads`` sets the intra-op threads of both backends (default: torch's
+    ``torch.get_num_threads()`` and onnxruntime's own choice, the physical cores). On a busy
+    machine fewer threads than cores can be much faster for PyTorch (OpenMP barriers wait for
+    descheduled threads), so compare both backends at the same thread count.
     """
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _benchmark(net, spec, size=size, batches=batches, repeats=repeats, warmup=warmup,
+                          device=device, onnx_path=onnx_path, threads=threads)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _benchmark(net: nn.Module | None, spec: ExportSpec, *, size: int, batches: Sequence[int],
+               repeats: int, warmup: int, device: str, onnx_path: str | Path | None,
+               threads: int | None) -> list[BenchRow]:
     from . import runtime
     from .exporter import export_network
 
@@ -104,8 +119,11 @@ def benchmark_network(net: nn.Module | None, spec: ExportSpec, *, size: int = 25
 
             backends["torch eager"] = eager
         for name, path in files.items():
+            # No spin-waiting: onnxruntime's idle threads would otherwise busy-wait after each
+            # run and steal the cores from the PyTorch run that follows (interleaving).
             model = runtime.load(path, providers=providers, strict=dev.type == "cuda",
-                                 threads=threads)
+                                 threads=threads,
+                                 session_config={"session.intra_op.allow_spinning": "0"})
             backends[name] = lambda x, m=model: m.run(x.numpy())
         flops = count_flops(net.cpu(), _input(spec, 1, size)) if net is not None else None
         if net is not None:

@@ -147,7 +147,7 @@ def _metadata_from_session(session: Any, path: Path, overrides: dict[str, Any]) 
 def load(path: str | os.PathLike[str], *, providers: str | Sequence[str] = "auto",
          strict: bool = False, batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None,
          trt_cache_dir: str | os.PathLike[str] | None = None, session_options: Any = None,
-         **metadata: Any) -> OnnxModel:
+         session_config: dict[str, str] | None = None, **metadata: Any) -> OnnxModel:
     """Open an exported generator for inference.
 
     Args:
@@ -161,6 +161,9 @@ def load(path: str | os.PathLike[str], *, providers: str | Sequence[str] = "auto
         threads: intra-op threads (default: onnxruntime's choice, the physical cores).
         trt_cache_dir: TensorRT engine cache (default ``~/.cache/gantransfer/tensorrt``).
         session_options: an ``onnxruntime.SessionOptions`` to use as is.
+        session_config: extra session config entries, e.g.
+            ``{"session.intra_op.allow_spinning": "0"}`` (the benchmark uses it so idle
+            onnxruntime threads do not spin while PyTorch runs).
         **metadata: override or supply metadata (``input_kind``, ``size_divisor``, ``min_size``,
             ``in_channels``...) for files without gantransfer metadata.
 
@@ -181,6 +184,8 @@ def load(path: str | os.PathLike[str], *, providers: str | Sequence[str] = "auto
         options.log_severity_level = 3  # errors only: no optimiser/provider-assignment notes
         if threads:
             options.intra_op_num_threads = threads
+    for key, value in (session_config or {}).items():
+        options.add_session_config_entry(key, value)
     provider_args: list[Any] = []
     for name in chosen:
         if name == TRT:
