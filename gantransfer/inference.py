@@ -132,7 +132,12 @@ def to_batch(item: Any, channels: int) -> tuple[Tensor, Callable[[Tensor], Any]]
 
         arr = np.asarray(convert_mode(item, channels))
         batch, back = to_batch(arr, channels)
-        return batch, lambda y: Image.fromarray(back(y))
+
+        def back_pil(y: Tensor) -> Any:
+            out = back(y)  # HxWx1 when a grey image comes out of an RGB input
+            return Image.fromarray(out[:, :, 0] if out.ndim == 3 and out.shape[2] == 1 else out)
+
+        return batch, back_pil
     if isinstance(item, np.ndarray):
         if item.dtype != np.uint8:
             raise TypeError(

@@ -115,3 +115,13 @@ def test_wrong_target_kind_is_a_clear_error(model):
         model.translate(torch.zeros(3, 8, 8), direction="c2d")
     with pytest.raises(TypeError, match="uint8"):
         model.translate(np.zeros((8, 8, 3), dtype=np.float32))
+
+
+def test_translate_to_a_grey_domain_returns_grey_images():
+    grey_b = make(channels_b=1)
+    rgb = Image.fromarray(np.random.default_rng(2).integers(0, 256, (10, 14, 3), dtype=np.uint8))
+    out = grey_b.translate(rgb, direction="a2b")
+    assert out.mode == "L" and out.size == (14, 10)
+    back = grey_b.translate(out, direction="b2a")
+    assert back.mode == "RGB" and back.size == (14, 10)
+    assert grey_b.translate(np.asarray(rgb), direction="a2b").shape == (10, 14, 1)
