@@ -17,7 +17,8 @@ The TOML layout (also what a run directory's ``config.toml`` holds)::
 
 Later sources override earlier ones. ``--set key=value`` takes a section prefix
 (``model.ngf=32``, ``train.seed=3``, ``data.crop_size=128``); a bare key is looked up in the
-model config, then the train config, then the data config, and must be unambiguous.
+model, train and data configs and must be unambiguous, except that a key naming both a model
+field and a data field (an architecture's data default, such as ``crop_size``) sets both.
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ class RunSpec:
                 if not owners:
                     valid = "; ".join(f"{s}: {', '.join(sorted(fields[s]))}" for s in SECTIONS)
                     raise ValueError(f"--set {pair}: no config field {key!r}. Valid fields — {valid}")
+                if owners == ["model", "data"]:
+                    # A model field that is a data default (e.g. CycleGAN's crop_size) means the
+                    # same thing in both places: set both so they cannot disagree.
+                    out.model[key] = out.data[key] = parse_value(text)
+                    continue
                 if len(owners) > 1:
                     raise ValueError(
                         f"--set {pair}: {key!r} is a field of {' and '.join(owners)}; prefix it, "

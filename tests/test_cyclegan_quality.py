@@ -1,4 +1,4 @@
-"""End to end: a tiny CycleGAN learns the built-in two-domain demo task through the Trainer.
+"""End to end: a tiny CycleGAN learns the built-in two-domain demo task through `gtx train`.
 
 The demo's B domain is a pointwise restyle of A (invert, swap red/green, contrast curve), and
 ``testB/x.png`` is the exact translation of ``testA/x.png``, so held-out PSNR measures learning.
@@ -7,6 +7,9 @@ The demo's B domain is a pointwise restyle of A (invert, swap red/green, contras
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,22 +32,30 @@ def _load_folder(folder: Path) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+def _gtx(*args: str) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-m", "gantransfer", *args], capture_output=True,
+                         text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+
+
 @pytest.mark.slow
 def test_tiny_cyclegan_beats_identity_on_held_out_demo_pairs(tmp_path):
     data = make_two_domain(tmp_path / "data", n_train=64, n_test=8, size=32, seed=0)
-    torch.manual_seed(0)
-    model = gantransfer.get("cyclegan", **DEMO_CONFIG)
-    config = gantransfer.TrainConfig(steps=STEPS, batch_size=1, device="cpu", seed=0,
-                                     log_every=25, sample_every=0, checkpoint_every=0,
-                                     num_workers=0)
     run = tmp_path / "run"
-    gantransfer.Trainer(model, gantransfer.DataConfig(root=data), config, run).fit()
+    sets = [f"--set={k}={v}" for k, v in DEMO_CONFIG.items()]
+    _gtx("train", "cyclegan", "--data", str(data), "-o", str(run), "--steps", str(STEPS),
+         "--seed", "0", "--device", "cpu", "--progress", "none", *sets, "--set=log_every=25",
+         "--set=sample_every=0", "--set=checkpoint_every=0", "--set=num_workers=0")
+    # Held-out translation through `gtx translate` in both directions, scored per file.
+    _gtx("translate", str(run), str(data / "testA"), "-o", str(tmp_path / "fake_B"),
+         "--direction", "a2b")
+    _gtx("translate", str(run), str(data / "testB"), "-o", str(tmp_path / "fake_A"),
+         "--direction", "b2a")
 
     test_a, test_b = _load_folder(data / "testA"), _load_folder(data / "testB")
-    model.eval()
-    with torch.no_grad():
-        fake_b = model.nets["g_ab"](test_a)
-        fake_a = model.nets["g_ba"](test_b)
+    fake_b, fake_a = _load_folder(tmp_path / "fake_B"), _load_folder(tmp_path / "fake_A")
+    assert fake_b.shape == test_b.shape and fake_a.shape == test_a.shape
     baseline = psnr(test_a, test_b)  # "translation" that does nothing
     assert psnr(fake_b, test_b) >= baseline + 3.0
     assert psnr(fake_a, test_a) >= baseline + 3.0
@@ -54,7 +65,8 @@ def test_tiny_cyclegan_beats_identity_on_held_out_demo_pairs(tmp_path):
     assert last["loss_cycle_A"] < first["loss_cycle_A"]
     assert last["loss_cycle_B"] < first["loss_cycle_B"]
 
-    # the trained run reloads from its checkpoint alone and gives the same translation
+    # the CLI output equals the Python API on the model rebuilt from the checkpoint alone
     reloaded = gantransfer.load(run)
     with torch.no_grad():
-        torch.testing.assert_close(reloaded.nets["g_ab"](test_a), fake_b)
+        direct = reloaded.nets["g_ab"](test_a)
+    assert psnr(direct, fake_b) > 40  # equal up to 8-bit PNG quantisation

@@ -6,7 +6,7 @@ import pytest
 
 from gantransfer.runconfig import RunSpec
 
-FIELDS = {"model": {"ngf", "norm", "seed_like"}, "train": {"steps", "seed", "batch_size"},
+FIELDS = {"model": {"ngf", "norm", "seed_like", "crop_size"}, "train": {"steps", "seed", "batch_size"},
           "data": {"root", "crop_size", "seed"}}
 
 
@@ -47,7 +47,7 @@ def test_ambiguous_bare_key_asks_for_a_prefix():
 
 
 def test_unknown_key_lists_the_valid_fields():
-    with pytest.raises(ValueError, match=r"no config field 'ngff'.*model: ngf, norm"):
+    with pytest.raises(ValueError, match=r"no config field 'ngff'.*model: crop_size, ngf, norm"):
         RunSpec().apply_sets(["ngff=1"], fields=FIELDS)
     with pytest.raises(ValueError, match=r"train has no field 'ngf'"):
         RunSpec().apply_sets(["train.ngf=1"], fields=FIELDS)
@@ -65,3 +65,8 @@ def test_later_sources_override_earlier_and_architectures_must_agree():
     assert base.model["ngf"] == 8  # inputs are not mutated
     with pytest.raises(ValueError, match="architecture mismatch"):
         base.merged(RunSpec("dcgan"))
+
+
+def test_key_of_model_and_data_sets_both():
+    spec = RunSpec().apply_sets(["crop_size=64"], fields=FIELDS)
+    assert spec.model == {"crop_size": 64} and spec.data == {"crop_size": 64}
