@@ -250,3 +250,30 @@ def test_dcgan_accepts_vgg16_by_name_with_one_logit_per_image() -> None:
     assert model.nets["d"](images).shape == (3,)
     with pytest.raises(ValueError, match="at least 16 px"):
         gantransfer.get_network("vgg16", weights=None, image_size=8)
+
+
+def test_cyclegan_with_vgg16_patch_head_trains_through_the_engine(vgg16_file, tmp_path: Path
+                                                                  ) -> None:
+    """CycleGAN picks the VGG by registry name; the unchanged engine trains it, only trainable
+    VGG weights move, and the generators still export."""
+    from gantransfer.data.demo import make_two_domain
+
+    path, sd = vgg16_file
+    data = make_two_domain(tmp_path / "data", n_train=4, n_test=2, size=16, seed=0)
+    model = gantransfer.get("cyclegan", netG="resnet_6blocks", ngf=4, discriminator="vgg16",
+                            discriminator_kwargs={"weights": str(path), "tap_block": 2,
+                                                  "head": "patch"},
+                            load_size=16, crop_size=16, pool_size=2)
+    d = model.nets["d_b"]
+    before = {k: v.clone() for k, v in d.named_parameters()}
+    config = gantransfer.TrainConfig(steps=2, batch_size=1, device="cpu", sample_every=0,
+                                     checkpoint_every=0, num_workers=0)
+    gantransfer.Trainer(model, gantransfer.DataConfig(root=str(data)), config,
+                        tmp_path / "run").fit()
+    changed = {k for k, v in d.named_parameters() if not torch.equal(v, before[k])}
+    trainable = {k for k, v in d.named_parameters() if v.requires_grad}
+    assert changed == trainable and changed
+    assert all(torch.equal(d.features[i].weight, sd[f"features.{i}.weight"]) for i in (0, 2))
+    assert model.generator_names() == ["g_ab", "g_ba"]
+    exported = gantransfer.export_onnx(model, tmp_path / "a2b.onnx", target="a2b")
+    assert exported[0].worst_error < 1e-4
