@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .registry import (  # noqa: E402  (registry imports nothing heavy)
+from .registry import (
     PluginConflictError,
     PluginLoadError,
     UnknownPluginError,

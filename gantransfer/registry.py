@@ -183,7 +183,7 @@ class _Registry:
                         found[ep.name] = entry
                     elif other.distribution != entry.distribution:
                         conflicts.setdefault((kind, ep.name), [other]).append(entry)
-                for (_kind, name), group_entries in conflicts.items():
+                for _kind, name in conflicts:
                     if _kind == kind:
                         found.pop(name, None)
                 entries[kind] = found
@@ -354,7 +354,7 @@ _REGISTRY = _Registry()
 
 
 # -- public API ---------------------------------------------------------------------------------
-def list(pattern: str | None = None, *, kind: Kind = "architecture") -> builtins.list[str]:  # noqa: A001
+def list(pattern: str | None = None, *, kind: Kind = "architecture") -> builtins.list[str]:
     """Names registered for ``kind``, sorted; ``pattern`` is a shell-style filter (``"resnet*"``).
 
     Imports no plugin module.

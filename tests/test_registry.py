@@ -169,7 +169,7 @@ def test_two_third_party_plugins_with_one_name_are_a_conflict(fake_site):
     for dist in ("fake-one", "fake-two"):
         fake_site(name=dist, entry_points={ARCH: {"same": "fake_tiny_mod:Tiny"}},
                   modules={"fake_tiny_mod": GOOD_PLUGIN})
-    with pytest.raises(gantransfer.PluginConflictError, match="fake-one.*fake-two|fake-two.*fake-one"):
+    with pytest.raises(gantransfer.PluginConflictError, match=r"fake-one.*fake-two|fake-two.*fake-one"):
         gantransfer.get("same")
 
 
