@@ -53,6 +53,9 @@ class TrainConfig:
     )
     shuffle: bool = field(True, help="reshuffle the data every epoch")
     drop_last: bool = field(True, help="drop the last incomplete batch of an epoch")
+    sync_batchnorm: bool = field(
+        False, help="distributed runs: convert BatchNorm layers to SyncBatchNorm (CUDA/nccl)"
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)

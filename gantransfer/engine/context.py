@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
+from . import distributed
 from .ema import EMA
 
 __all__ = ["EngineContext", "TrainingDivergedError"]
@@ -62,6 +63,8 @@ class EngineContext:
         self.skipped_this_step = False
         self.nonfinite_total = 0
         self.optimizer_steps = {g: 0 for g in optimizers}
+        # Set by the Trainer while the nets are DDP-wrapped (a distributed run), else None.
+        self.wrapper: distributed.NetWrapper | None = None
         self._params = {
             g: [p for name in nets for p in model.nets[name].parameters()]
             for g, nets in groups.items()
@@ -76,7 +79,12 @@ class EngineContext:
             )
         opt = self.optimizers[group]
         params = self._params[group]
-        if not bool(torch.isfinite(loss.detach()).all()):
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if self.world_size > 1:
+            # Every rank must make the same choice: a rank that skips the backward would leave
+            # the others waiting in DDP's gradient all-reduce.
+            finite = not distributed.any_rank(not finite, device=self.device)
+        if not finite:
             # No backward: a NaN loss would poison the grads of every net it touches.
             return self._skip(group, "loss")
         for p in params:
@@ -104,7 +112,8 @@ class EngineContext:
             opt.step()
         self.optimizer_steps[group] += 1
         if self.ema is not None:
-            self.ema.update(self.model.nets, self.groups[group])
+            with self._plain_nets():  # the EMA tracks the plain modules' state_dict keys
+                self.ema.update(self.model.nets, self.groups[group])
         return True
 
     @contextlib.contextmanager
@@ -113,10 +122,15 @@ class EngineContext:
         modules = [self.model.nets[n] if isinstance(n, str) else n for n in nets]
         params = [p for m in modules for p in m.parameters()]
         before = [p.requires_grad for p in params]
+        # Under DDP the frozen nets are called unwrapped inside the block: their wrapper would
+        # otherwise expect gradients that never come. Nets outside the block keep their wrapper,
+        # so the gradient sync of the net being trained still happens.
+        names = self.wrapper.names_of(nets) if self.wrapper is not None else []
         try:
             for p in params:
                 p.requires_grad_(False)
-            yield
+            with self._plain_nets(names):
+                yield
         finally:
             for p, flag in zip(params, before, strict=True):
                 p.requires_grad_(flag)
@@ -129,6 +143,11 @@ class EngineContext:
         return torch.autocast(self.device.type, dtype=dtype)
 
     # -- internals -------------------------------------------------------------------------
+    def _plain_nets(self, names: list[str] | None = None) -> contextlib.AbstractContextManager[None]:
+        if self.wrapper is None:
+            return contextlib.nullcontext()
+        return self.wrapper.unwrapped(names)
+
     def _skip(self, group: str, what: str) -> bool:
         self.skipped_this_step = True
         self.nonfinite_total += 1

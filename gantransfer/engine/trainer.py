@@ -8,6 +8,7 @@ sample inputs) goes into the checkpoint, so ``fit(resume="auto")`` continues bit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader
 from .._io import atomic_write_bytes
 from ..config import to_plain, write_toml
 from . import checkpoint as ckpt
+from . import distributed
 from .callbacks import Callback, LogCallback
 from .config import TrainConfig, resolve_device
 from .context import EngineContext, TrainingDivergedError
@@ -62,7 +64,9 @@ class Trainer:
         self.arch_name = getattr(model, "arch_name", None)
         if not self.arch_name:
             raise ValueError("model.arch_name is not set; build models with gantransfer.get(name)")
-        self.device = resolve_device(config.device)
+        # Launched by torchrun (WORLD_SIZE > 1): join the process group; on CUDA the device
+        # becomes cuda:LOCAL_RANK.
+        self._owns_group, self.device = distributed.init_from_env(resolve_device(config.device))
         if config.precision == "fp16" and self.device.type != "cuda":
             raise ValueError(
                 f"precision 'fp16' needs a CUDA GPU (it trains with a gradient scaler), but the "
@@ -98,6 +102,7 @@ class Trainer:
         self.its_per_sec = 0.0
         self.consecutive_nonfinite = 0
         self.sample_inputs: Any = None
+        self.wrapper: distributed.NetWrapper | None = None
 
     # -- public ----------------------------------------------------------------------------
     def fit(self, resume: str | os.PathLike[str] | None = None) -> Any:
@@ -112,6 +117,23 @@ class Trainer:
                 last good checkpoint is kept; the diverged state is not saved).
             KeyboardInterrupt: re-raised after a checkpoint of the current state is saved.
         """
+        try:
+            self._fit(resume)
+        except BaseException as exc:
+            if self.world_size > 1:  # torchrun's summary names the rank too; say it in our log
+                log.error("rank %d of %d failed at step %d: %s: %s", self.rank, self.world_size,
+                          self.step, type(exc).__name__, exc)
+            raise
+        finally:
+            if self.wrapper is not None:  # always hand back the plain nets, even on error
+                self.wrapper.unwrap()
+                self.ctx.wrapper = self.wrapper = None
+            if self._owns_group and distributed.is_active():
+                torch.distributed.destroy_process_group()
+                self._owns_group = False
+        return self.model
+
+    def _fit(self, resume: str | os.PathLike[str] | None) -> None:
         self._setup()
         path = self._resume_path(resume)
         if path is not None:
@@ -119,31 +141,51 @@ class Trainer:
             log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
         else:
             self._seed()
+        if self.world_size > 1:
+            # After restore: DDP broadcasts rank 0's weights and buffers when it wraps, so a
+            # fresh run starts from one initialisation on every rank.
+            self.wrapper = distributed.NetWrapper(self.model.nets, device=self.device,
+                                                  sync_batchnorm=self.config.sync_batchnorm)
+            self.wrapper.wrap()
+            self.ctx.wrapper = self.wrapper
         self.start_step = self.step
         if self.sample_inputs is None:
             self.sample_inputs = self._make_sample_inputs()
         if self.is_main:
             self._write_config()
+        self._debug_dump("start")
         for cb in self.callbacks:
             cb.on_train_start(self)
         try:
             self._loop()
         except KeyboardInterrupt:
+            # No collectives here: other ranks may already be gone. Rank 0 saves its own RNG
+            # only; the others' are re-derived on resume (see _restore).
             if self.is_main and self.step > self.start_step:
-                self.save()
+                self._write_checkpoint(self._state(gather=False))
             raise
-        if self.is_main:
-            if not self._has_checkpoint(self.step) and self.consecutive_nonfinite == 0:
-                self.save()
-            if self.config.sample_every == 0 or self.step % self.config.sample_every:
-                self.write_samples()
+        # Rank 0 decides (it alone sees the files); every rank then takes part in save().
+        missing = self.is_main and not self._has_checkpoint(self.step)
+        if distributed.any_rank(missing, device=self.device) and self.consecutive_nonfinite == 0:
+            self.save()
+        if self.is_main and (self.config.sample_every == 0 or self.step % self.config.sample_every):
+            self.write_samples()
+        self._debug_dump("end")
+        distributed.barrier()  # nobody leaves (and tears the group down) while rank 0 writes
         for cb in self.callbacks:
             cb.on_train_end(self)
-        return self.model
 
-    def save(self) -> Path:
-        """Write a checkpoint of the current state, rotate old ones, notify callbacks."""
-        path = ckpt.save_checkpoint(self._state(), ckpt.checkpoint_path(self.run_dir, self.step))
+    def save(self) -> Path | None:
+        """Write a checkpoint of the current state, rotate old ones, notify callbacks.
+
+        In a distributed run every rank must call this (the RNG states of all ranks are
+        gathered); rank 0 alone writes, and the others get None.
+        """
+        state = self._state()
+        return self._write_checkpoint(state) if self.is_main else None
+
+    def _write_checkpoint(self, state: dict[str, Any]) -> Path:
+        path = ckpt.save_checkpoint(state, ckpt.checkpoint_path(self.run_dir, self.step))
         ckpt.rotate(self.run_dir, keep=self.config.keep_checkpoints)
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
@@ -153,7 +195,8 @@ class Trainer:
         """Write ``samples/step_XXXXXXX.png`` from the fixed sample inputs (EMA weights if on)."""
         # fork_rng: sampling must not consume the training RNG, or resume would not be exact.
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.no_grad(), self.model.evaluating():
+        with torch.random.fork_rng(devices=devices), torch.no_grad(), self._plain(), \
+                self.model.evaluating():
             if self.ema is not None:
                 with self.ema.applied(self.model.nets):
                     rows = self.model.sample(_to_device(self.sample_inputs, self.device))
@@ -221,18 +264,29 @@ class Trainer:
             return latest
         return ckpt.resolve(resume)
 
-    def _state(self) -> dict[str, Any]:
+    def _plain(self) -> Any:
+        """Context in which model.nets holds the plain modules (no DDP wrappers)."""
+        return self.wrapper.unwrapped() if self.wrapper is not None else contextlib.nullcontext()
+
+    def _state(self, *, gather: bool = True) -> dict[str, Any]:
+        rng = ckpt.get_rng_state()
+        # Every rank's RNG state, so a resumed distributed run draws the same noise per rank.
+        rng_ranks = distributed.all_gather_objects(rng) if gather and self.world_size > 1 else None
+        with self._plain():  # state_dict keys without DDP's "module." prefix
+            model_state = self.model.state_dict()
         return {
             "architecture": self.arch_name,
             "config": to_plain(self.model.config),
             "train_config": to_plain(self.config),
             "data_config": to_plain(self.data_config) if self.data_config is not None else None,
-            "model": self.model.state_dict(),
+            "model": model_state,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "optimizers": {g: o.state_dict() for g, o in self.optimizers.items()},
             "schedulers": {g: s.state_dict() for g, s in self.schedulers.items()},
             "scalers": {g: s.state_dict() for g, s in self.scalers.items()},
-            "rng": ckpt.get_rng_state(),
+            "rng": rng,
+            "rng_ranks": rng_ranks,
+            "world_size": self.world_size,
             "step": self.step,
             "epoch": self.epoch,
             "data_position": self.position,
@@ -277,9 +331,37 @@ class Trainer:
         self.ctx.nonfinite_total = data["nonfinite"]["total"]
         self.consecutive_nonfinite = data["nonfinite"]["consecutive"]
         self.ctx.optimizer_steps.update(data.get("optimizer_steps", {}))
-        ckpt.set_rng_state(data["rng"])
+        self._restore_rng(data)
         if self.is_main:
             self._truncate_metrics()
+
+    def _restore_rng(self, data: dict[str, Any]) -> None:
+        ranks = data.get("rng_ranks")
+        if ranks and len(ranks) == self.world_size:
+            ckpt.set_rng_state(ranks[self.rank])
+        elif self.rank == 0:
+            ckpt.set_rng_state(data["rng"])
+        else:
+            # Saved by a run of another size, or on Ctrl-C without the other ranks' states:
+            # a deterministic per-rank stream from (seed, rank, step) instead.
+            seed = mix_seed(self.config.seed, self.rank, self.step)
+            torch.manual_seed(seed)
+            np.random.seed(seed % 2**32)
+            random.seed(seed)
+            log.info("rank %d: RNG re-derived from (seed, rank, step) on resume", self.rank)
+
+    def _debug_dump(self, when: str) -> None:
+        # Test/debug hook: GANTRANSFER_DEBUG_STATE_DIR makes every rank write its weights and a
+        # parameter digest there, so tests can check that ranks stay identical.
+        folder = os.environ.get("GANTRANSFER_DEBUG_STATE_DIR")
+        if not folder:
+            return
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        with self._plain():
+            torch.save(self.model.state_dict(), out / f"{when}_rank{self.rank}.pt")
+            digest = distributed.param_digest(self.model)
+        (out / f"{when}_rank{self.rank}.sha256").write_text(digest + "\n")
 
     def _write_config(self) -> None:
         resolved = {"architecture": self.arch_name, "model": to_plain(self.model.config),
@@ -320,6 +402,8 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or last:
                     now = time.perf_counter()
                     self.its_per_sec = count / max(now - t_log, 1e-9)
+                    # Logged losses are the mean over ranks (every rank logs at the same steps).
+                    sums = distributed.all_reduce_mean(sums, device=self.device)
                     self._log({k: v / count for k, v in sums.items()}, step_epoch)
                     sums, count, t_log = {}, 0, now
                 if self.is_main and cfg.sample_every and self.step % cfg.sample_every == 0:
@@ -327,8 +411,8 @@ class Trainer:
                 # No checkpoint during a non-finite streak: forward passes may already have put
                 # NaNs into buffers (BatchNorm statistics), so the last good one is kept instead.
                 due = last or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0)
-                if self.is_main and due and self.consecutive_nonfinite == 0:
-                    self.save()
+                if due and self.consecutive_nonfinite == 0:
+                    self.save()  # every rank: it gathers RNG states; rank 0 writes
                 if last or self.position == 0:
                     break
 
