@@ -1,0 +1,163 @@
+"""pix2pix (Isola et al. 2017): paired image-to-image translation with a conditional GAN.
+
+Nets: ``g`` maps an input image (folder A) to an output image (folder B); ``d`` is a conditional
+PatchGAN that judges the pair ``cat([input, output], dim=1)`` (Sec. 2.1: D observes the input).
+Both come from gantransfer's network registry by name, so this package imports nothing but
+gantransfer's public API.
+
+Losses (Eq. 4): G minimises BCE(D(a, G(a)), real) + λ·‖b − G(a)‖₁ with λ = 100; D minimises
+0.5·(BCE(D(a, b), real) + BCE(D(a, G(a)), fake)) (Sec. 3.3 halves D's objective).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import gantransfer
+from gantransfer.model import ExportSpec, GANModel, StepContext
+
+from .config import Pix2PixConfig
+
+__all__ = ["LinearDecay", "Pix2Pix"]
+
+
+class LinearDecay:
+    """LR factor per iteration: 1 for ``constant`` iterations, then linear to 0 over ``decay``.
+
+    A plain object (not a lambda) so ``LambdaLR.state_dict()`` saves its settings as data and a
+    resumed run continues the same schedule.
+    """
+
+    def __init__(self, constant: int, decay: int) -> None:
+        self.constant, self.decay = int(constant), int(decay)
+
+    def __call__(self, it: int) -> float:
+        if self.decay <= 0 or it < self.constant:
+            return 1.0
+        return max(0.0, 1.0 - (it - self.constant) / self.decay)
+
+
+class Pix2Pix(GANModel):
+    """pix2pix: U-Net generator, conditional PatchGAN, vanilla GAN loss + λ·L1 (paired data)."""
+
+    Config = Pix2PixConfig
+    data_kind = "paired"
+
+    def __init__(self, config: Pix2PixConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.nets["g"] = _build(
+            c.netG, {"ngf": c.ngf, "norm": c.norm, "dropout": c.dropout, "init": c.init,
+                     "init_gain": c.init_gain, "image_size": c.crop_size},
+            in_channels=c.in_channels, out_channels=c.out_channels)
+        # Conditional D: it sees the input and the (real or generated) output side by side.
+        self.nets["d"] = _build(
+            c.discriminator, {"ndf": c.ndf, "n_layers": c.n_layers_D, "norm": c.norm,
+                              "init": c.init, "init_gain": c.init_gain,
+                              "image_size": c.crop_size},
+            c.discriminator_kwargs, in_channels=c.in_channels + c.out_channels)
+
+    # -- optimisation -------------------------------------------------------------------------
+    def optimizer_groups(self) -> dict[str, list[str]]:
+        return {"g": ["g"], "d": ["d"]}
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        return {
+            group: torch.optim.Adam(
+                [p for n in names for p in self.nets[n].parameters() if p.requires_grad],
+                lr=c.lr, betas=(c.beta1, c.beta2))
+            for group, names in self.optimizer_groups().items()
+        }
+
+    def make_schedulers(self, optimizers: dict[str, torch.optim.Optimizer], *,
+                        steps_per_epoch: int) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+        """Constant LR for ``n_epochs`` epochs, then linear decay per iteration to 0 after
+        ``n_epochs_decay`` more (the official code decays once per epoch)."""
+        if steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+        c = self.config
+        return {
+            name: torch.optim.lr_scheduler.LambdaLR(
+                opt, LinearDecay(c.n_epochs * steps_per_epoch, c.n_epochs_decay * steps_per_epoch))
+            for name, opt in optimizers.items()
+        }
+
+    def train_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, Any]:
+        """One iteration in the official order: D on real and fake pairs, then G with D frozen."""
+        c = self.config
+        real_a, real_b = batch["A"], batch["B"]
+        g, d = self.nets["g"], self.nets["d"]
+        n = real_a.shape[0]
+
+        with ctx.autocast():
+            fake_b = g(real_a)
+        # 1. Discriminator: ONE forward over cat([real pairs, fake pairs]) along the batch. The
+        # fake is detached: D's loss must not reach G's graph, which the G step reuses below.
+        with ctx.autocast():
+            real_pair = torch.cat([real_a, real_b], 1)
+            fake_pair = torch.cat([real_a, fake_b.detach().to(real_a.dtype)], 1)
+            logits = d(torch.cat([real_pair, fake_pair], 0)).float()
+            loss_d_real = _bce(logits[:n], True)
+            loss_d_fake = _bce(logits[n:], False)
+            loss_d = 0.5 * (loss_d_real + loss_d_fake)
+        ctx.optimize("d", loss_d)
+
+        # 2. Generator: fool the (just updated, now frozen) D and stay close to the target.
+        with ctx.frozen("d"), ctx.autocast():
+            pred_fake = d(torch.cat([real_a, fake_b.to(real_a.dtype)], 1)).float()
+            loss_g_gan = _bce(pred_fake, True)
+            loss_g_l1 = F.l1_loss(fake_b.float(), real_b.float()) * c.lambda_L1
+            loss_g = loss_g_gan + loss_g_l1
+        ctx.optimize("g", loss_g)
+
+        logs = {"loss_G": loss_g, "loss_G_GAN": loss_g_gan, "loss_G_L1": loss_g_l1,
+                "loss_D": loss_d, "loss_D_real": loss_d_real, "loss_D_fake": loss_d_fake}
+        return {k: float(v.detach()) for k, v in logs.items()}
+
+    # -- inference ----------------------------------------------------------------------------
+    def sample(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Rows real_A (input), fake_B (translation) and real_B (target)."""
+        return {"real_A": inputs["A"], "fake_B": self.nets["g"](inputs["A"]),
+                "real_B": inputs["B"]}
+
+    def export_targets(self) -> dict[str, ExportSpec]:
+        """``a2b``: the generator. Size rules come from it (U-Net 256: multiples of 256)."""
+        c, g = self.config, self.nets["g"]
+        return {"a2b": ExportSpec(
+            net="g", input="image", in_channels=c.in_channels, out_channels=c.out_channels,
+            size_divisor=int(getattr(g, "size_divisor", 1)),
+            min_size=int(getattr(g, "min_size", 1)), direction="a2b",
+            description="pix2pix generator, input (A) to output (B)")}
+
+    def data_defaults(self) -> dict[str, Any]:
+        c = self.config
+        return {"channels": c.in_channels, "channels_b": c.out_channels,
+                "preprocess": "resize_and_crop", "load_size": c.load_size,
+                "crop_size": c.crop_size, "flip": True}
+
+
+def _bce(logits: Tensor, real: bool) -> Tensor:
+    """Vanilla GAN loss: BCE with logits against an all-real or all-fake target map."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def _build(name: str, wanted: dict[str, Any], extra: Mapping[str, Any] | None = None,
+           **required: Any) -> nn.Module:
+    """Build registry network ``name``, passing the ``wanted`` options its factory declares.
+
+    ``required`` (channel counts) are always passed; ``extra`` (user kwargs) is passed as given
+    and wins. Filtering by the declared fields lets a third-party network without, say,
+    ``n_layers`` still be chosen by name.
+    """
+    accepted = {f.name for f in gantransfer.spec(name, kind="network").fields}
+    kwargs = {k: v for k, v in wanted.items() if k in accepted}
+    kwargs.update(required)
+    kwargs.update(extra or {})
+    return gantransfer.get_network(name, **kwargs)
