@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -97,9 +100,20 @@ def train_cmd(
     skip_bad_images: Annotated[bool, typer.Option("--skip-bad-images", help="Skip and count "
                                                   "unreadable images instead of failing.")] = False,
     progress: Annotated[str, typer.Option(help="auto, bar, log or none.")] = "auto",
+    nproc: Annotated[int | None, typer.Option(help="Data-parallel processes on this machine "
+                                              "(starts torchrun; batch size is per process).")
+                     ] = None,
 ) -> None:
     """Train an architecture on an image folder; checkpoints, samples and metrics go to --out."""
     from ..engine import Trainer
+
+    if nproc is not None and nproc > 1 and "LOCAL_RANK" not in os.environ:
+        args = _forwarded_args(arch=arch, data=data, out=out, config=config, sets=set_ or [],
+                               steps=steps, epochs=epochs, batch_size=batch_size, device=device,
+                               precision=precision, seed=seed, resume=resume,
+                               skip_bad_images=skip_bad_images, progress=progress)
+        _launch_torchrun(nproc, args)
+        return
     from ._progress import training_callbacks
 
     flags = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "device": device,
@@ -122,7 +136,44 @@ def train_cmd(
         console.print(f"[yellow]interrupted[/yellow]: checkpoint saved in {out}/checkpoints; "
                       f"continue with `gtx train -o {out} --resume auto`")
         raise typer.Exit(130) from None
+    if not trainer.is_main:  # under torchrun only rank 0 talks
+        return
     console.print(f"[green]done[/green]: {trainer.step} steps. Run directory: {out}")
     samples = sorted((out / "samples").glob("*.png"))
     if samples:
         console.print(f"latest samples: {samples[-1]}")
+
+
+def _forwarded_args(*, arch: str | None, data: str | None, out: Path, config: Path | None,
+                    sets: list[str], steps: int | None, epochs: int | None,
+                    batch_size: int | None, device: str | None, precision: str | None,
+                    seed: int | None, resume: str | None, skip_bad_images: bool,
+                    progress: str) -> list[str]:
+    """The `gtx train` arguments (minus --nproc) each torchrun worker gets."""
+    args = [arch] if arch else []
+    pairs = {"--data": data, "--out": out, "--config": config, "--steps": steps,
+             "--epochs": epochs, "--batch-size": batch_size, "--device": device,
+             "--precision": precision, "--seed": seed, "--resume": resume,
+             "--progress": progress}
+    for flag, value in pairs.items():
+        if value is not None:
+            args += [flag, str(value)]
+    for pair in sets:
+        args += ["--set", pair]
+    if skip_bad_images:
+        args.append("--skip-bad-images")
+    return args
+
+
+def _launch_torchrun(nproc: int, args: list[str]) -> None:
+    """Run ``python -m torch.distributed.run --standalone --nproc-per-node N -m gantransfer train``.
+
+    ``--standalone`` gives a single-node rendezvous on a free local port. Raises typer.Exit with
+    torchrun's exit status when a worker fails (torchrun has printed which rank and why).
+    """
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc-per-node", str(nproc), "-m", "gantransfer", "train", *args]
+    log.info("starting %s", " ".join(cmd))
+    rc = subprocess.run(cmd, check=False).returncode
+    if rc != 0:
+        raise typer.Exit(rc)
