@@ -132,6 +132,20 @@ def test_train_step_freezes_d_for_g_and_runs_d_once_over_real_and_fake_pairs() -
                                            rel=1e-5)
 
 
+def test_network_plugin_is_usable_by_name_as_the_conditional_discriminator() -> None:
+    model = tiny(discriminator="multiscale_patchgan", discriminator_kwargs={"scales": 2},
+                 load_size=32, crop_size=32)
+    d = model.nets["d"]
+    assert len(d.scales) == 2 and all(first_conv(s).in_channels == 6 for s in d.scales)
+    # n_layers 2: scale 0 gives a 6x6 logit map at 32 px, scale 1 a 2x2 map at the pooled 16 px.
+    assert d(torch.rand(2, 6, 32, 32)).shape == (2, 36 + 4)
+    ctx = RecordingContext(model.train())
+    batch = {"A": torch.rand(2, 3, 32, 32) * 2 - 1, "B": torch.rand(2, 3, 32, 32) * 2 - 1}
+    logs = model.train_step(batch, ctx)
+    assert ctx.grads == {"d": {"d"}, "g": {"g"}}
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
+
+
 def test_train_resume_export_translate_through_the_cli(tmp_path: Path) -> None:
     data = make_fake_data("paired", tmp_path / "facades", size=16, n=6)
     run = tmp_path / "run"

@@ -9,5 +9,6 @@ from __future__ import annotations
 
 from .config import Pix2PixConfig
 from .model import Pix2Pix
+from .networks import MultiScalePatchGAN, multiscale_patchgan
 
-__all__ = ["Pix2Pix", "Pix2PixConfig"]
+__all__ = ["MultiScalePatchGAN", "Pix2Pix", "Pix2PixConfig", "multiscale_patchgan"]
