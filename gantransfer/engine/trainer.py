@@ -351,8 +351,9 @@ class Trainer:
             log.info("rank %d: RNG re-derived from (seed, rank, step) on resume", self.rank)
 
     def _debug_dump(self, when: str) -> None:
-        # Test/debug hook: GANTRANSFER_DEBUG_STATE_DIR makes every rank write its weights and a
-        # parameter digest there, so tests can check that ranks stay identical.
+        # Test/debug hook: GANTRANSFER_DEBUG_STATE_DIR makes every rank write its weights, last
+        # gradients and a parameter digest there, so tests can check that ranks stay identical
+        # and that the averaged gradients are right.
         folder = os.environ.get("GANTRANSFER_DEBUG_STATE_DIR")
         if not folder:
             return
@@ -360,6 +361,10 @@ class Trainer:
         out.mkdir(parents=True, exist_ok=True)
         with self._plain():
             torch.save(self.model.state_dict(), out / f"{when}_rank{self.rank}.pt")
+            # The last step's gradients (after DDP's averaging), by parameter name.
+            grads = {n: p.grad.detach().cpu() for n, p in self.model.named_parameters()
+                     if p.grad is not None}
+            torch.save(grads, out / f"{when}_rank{self.rank}_grads.pt")
             digest = distributed.param_digest(self.model)
         (out / f"{when}_rank{self.rank}.sha256").write_text(digest + "\n")
 
