@@ -156,7 +156,13 @@ class NetWrapper:
                 converted = nn.SyncBatchNorm.convert_sync_batchnorm(net)
                 if converted is not net:
                     self.originals[name] = net = converted
-            self.wrappers[name] = DistributedDataParallel(net, device_ids=ids, **_no_forward_sync)
+            # A process group per net: each reducer's all-reduces then travel on their own
+            # communicator, so buckets of two same-shaped nets (CycleGAN's two generators) can
+            # never be matched across ranks by issue order. new_group is called in the same order
+            # on every rank (the ModuleDict order), as torch requires.
+            group = _dist().new_group()
+            self.wrappers[name] = DistributedDataParallel(net, device_ids=ids, process_group=group,
+                                                          **_no_forward_sync)
         self.active = False
 
     def wrap(self) -> None:

@@ -336,6 +336,12 @@ class Trainer:
             self._truncate_metrics()
 
     def _restore_rng(self, data: dict[str, Any]) -> None:
+        saved_world = data.get("world_size", 1)
+        if saved_world != self.world_size and self.is_main:
+            # The data position counts samples per rank, so it means something else now.
+            log.warning("the checkpoint was written by %d process(es), this run has %d: the "
+                        "epoch's data order continues only approximately; resume with the same "
+                        "process count for an exact continuation", saved_world, self.world_size)
         ranks = data.get("rng_ranks")
         if ranks and len(ranks) == self.world_size:
             ckpt.set_rng_state(ranks[self.rank])
