@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["init_weights", "norm_layer", "uses_bias"]
+__all__ = ["LinearDecay", "init_weights", "norm_layer", "uses_bias"]
 
 NORMS = ("instance", "batch", "none")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
@@ -61,3 +61,20 @@ def init_weights(net: nn.Module, *, kind: str = "normal", gain: float = 0.02) ->
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
     return net
+
+
+class LinearDecay:
+    """LR factor per iteration for ``LambdaLR``: 1 for ``constant`` iterations, then linear to
+    exactly 0 after ``decay`` more iterations (and 0 beyond). ``decay=0`` keeps the LR constant.
+
+    The schedule of CycleGAN and pix2pix (Zhu et al. 2017; Isola et al. 2017), per iteration.
+    A plain object (not a lambda) so ``LambdaLR.state_dict()`` stores its settings as data.
+    """
+
+    def __init__(self, constant: int, decay: int) -> None:
+        self.constant, self.decay = int(constant), int(decay)
+
+    def __call__(self, it: int) -> float:
+        if self.decay <= 0 or it < self.constant:
+            return 1.0
+        return max(0.0, 1.0 - (it - self.constant) / self.decay)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 import gantransfer
 from gantransfer.model import ExportSpec, GANModel, StepContext
+from gantransfer.nn import LinearDecay
 
 from .config import CycleGANConfig
 from .losses import GANLoss, gradient_penalty
@@ -36,21 +37,6 @@ log = logging.getLogger(__name__)
 # An official checkpoint: a path to a .pth file or an already loaded state dict.
 StateSource = str | os.PathLike[str] | Mapping[str, Tensor]
 
-
-class LinearDecay:
-    """LR factor per iteration: 1 for ``constant`` iterations, then linear to exactly 0 after
-    ``decay`` more iterations (and 0 beyond). ``decay=0`` keeps the LR constant.
-
-    A plain object (not a lambda) so ``LambdaLR.state_dict()`` stores its settings as data.
-    """
-
-    def __init__(self, constant: int, decay: int) -> None:
-        self.constant, self.decay = int(constant), int(decay)
-
-    def __call__(self, it: int) -> float:
-        if self.decay <= 0 or it < self.constant:
-            return 1.0
-        return max(0.0, 1.0 - (it - self.constant) / self.decay)
 
 
 class CycleGAN(GANModel):

@@ -20,26 +20,12 @@ from torch import Tensor, nn
 
 import gantransfer
 from gantransfer.model import ExportSpec, GANModel, StepContext
+from gantransfer.nn import LinearDecay
 
 from .config import Pix2PixConfig
 
 __all__ = ["LinearDecay", "Pix2Pix"]
 
-
-class LinearDecay:
-    """LR factor per iteration: 1 for ``constant`` iterations, then linear to 0 over ``decay``.
-
-    A plain object (not a lambda) so ``LambdaLR.state_dict()`` saves its settings as data and a
-    resumed run continues the same schedule.
-    """
-
-    def __init__(self, constant: int, decay: int) -> None:
-        self.constant, self.decay = int(constant), int(decay)
-
-    def __call__(self, it: int) -> float:
-        if self.decay <= 0 or it < self.constant:
-            return 1.0
-        return max(0.0, 1.0 - (it - self.constant) / self.decay)
 
 
 class Pix2Pix(GANModel):
