@@ -134,7 +134,8 @@ def test_cyclegan_two_processes_batch_one_equal_one_process_batch_two(tmp_path, 
     solid_total = count = 0
     for name, p in model.named_parameters():
         key = name
-        solid = p.grad.abs() > 100 * tol[name]
+        # 10 x tol is ~50 x the measured summation noise, so the sign of these entries is stable.
+        solid = p.grad.abs() > 10 * tol[name]
         solid_total, count = solid_total + int(solid.sum()), count + solid.numel()
         torch.testing.assert_close(p.detach()[solid], distributed[key][solid], atol=1e-7,
                                    rtol=1e-5, msg=lambda m, n=name: f"{n}: {m}")
