@@ -93,7 +93,7 @@ def train_cmd(
     epochs: Annotated[int | None, typer.Option(help="Total epochs.")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32, bf16 or fp16 (CUDA).")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32, bf16, fp16 (CUDA) or auto (bf16 where native, else fp32).")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     resume: Annotated[str | None, typer.Option(help="'auto' (latest checkpoint in the run "
                                                "directory) or a checkpoint path.")] = None,

@@ -34,8 +34,9 @@ class TrainConfig:
         choices=("auto", "cpu", "cuda", "mps"),
     )
     precision: str = field(
-        "fp32", help="fp32; bf16 (autocast); fp16 (autocast + grad scaler, GPU only)",
-        choices=("fp32", "bf16", "fp16"),
+        "fp32", help="fp32; bf16 (autocast); fp16 (autocast + grad scaler, CUDA only); "
+        "auto (bf16 where the hardware computes it natively, else fp32)",
+        choices=("fp32", "bf16", "fp16", "auto"),
     )
     seed: int = field(0, help="seed for weights-independent randomness: data order, noise, crops")
     ema_decay: float | None = field(

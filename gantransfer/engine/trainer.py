@@ -26,6 +26,7 @@ from .._io import atomic_write_bytes
 from ..config import to_plain, write_toml
 from . import checkpoint as ckpt
 from . import distributed
+from .precision import resolve_precision
 from .callbacks import Callback, LogCallback
 from .config import TrainConfig, resolve_device
 from .context import EngineContext, TrainingDivergedError
@@ -67,11 +68,8 @@ class Trainer:
         # Launched by torchrun (WORLD_SIZE > 1): join the process group; on CUDA the device
         # becomes cuda:LOCAL_RANK.
         self._owns_group, self.device = distributed.init_from_env(resolve_device(config.device))
-        if config.precision == "fp16" and self.device.type != "cuda":
-            raise ValueError(
-                f"precision 'fp16' needs a CUDA GPU (it trains with a gradient scaler), but the "
-                f"device is {self.device.type}; use precision='bf16' or 'fp32' instead"
-            )
+        # The precision actually used ("auto" resolved against this device); cfg keeps the ask.
+        self.precision = resolve_precision(config.precision, self.device)
         dist = torch.distributed
         initialised = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if initialised else 0
@@ -217,11 +215,11 @@ class Trainer:
         # One scaler per group: groups' losses have different magnitudes, and a skipped G step
         # must not lower D's scale.
         self.scalers = ({g: torch.amp.GradScaler(self.device.type) for g in self.optimizers}
-                        if cfg.precision == "fp16" else {})
+                        if self.precision == "fp16" else {})
         self.ema = (EMA(model.nets, model.generator_names(), decay=cfg.ema_decay)
                     if cfg.ema_decay is not None else None)
         self.ctx = EngineContext(model, optimizers=self.optimizers, groups=self.groups,
-                                 scalers=self.scalers, precision=cfg.precision, device=self.device,
+                                 scalers=self.scalers, precision=self.precision, device=self.device,
                                  grad_clip=cfg.grad_clip, ema=self.ema, rank=self.rank,
                                  world_size=self.world_size)
         kwargs = self._loader_kwargs()
