@@ -99,12 +99,26 @@ class CycleGAN(GANModel):
     def train_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, Any]:
         """One iteration in the official order: generators first (discriminators frozen), then
         both discriminators on real images and pooled fakes."""
-        c = self.config
         real_a, real_b = batch["A"], batch["B"]
+        # The G step runs in its own method so that everything its graph holds (activations,
+        # reconstructions, loss tensors) is released when it returns, before the D step, even
+        # when ctx.optimize skips the backward (non-finite loss) that would otherwise free it.
+        logs, fake_a, fake_b = self._generator_step(real_a, real_b, ctx)
+        logs.update(self._discriminator_step(real_a, real_b, fake_a, fake_b, ctx))
+        return {k: float(v) for k, v in logs.items()}
+
+    def _generator_step(self, real_a: Tensor, real_b: Tensor, ctx: StepContext,
+                        ) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+        """Update both generators with the discriminators frozen (no D weight gradients).
+
+        Returns detached loss values and the fakes ``G_BA(b)``, ``G_AB(a)``, detached and fp32
+        (the image pools keep them; fp32 whatever the precision, so a checkpoint's pools do
+        not depend on it).
+        """
+        c = self.config
         g_ab, g_ba, d_a, d_b = (self.nets[k] for k in ("g_ab", "g_ba", "d_a", "d_b"))
         zero = real_a.new_zeros(())
-
-        # 1. Generators. G: A→B (g_ab), F: B→A (g_ba).
+        # G: A→B (g_ab), F: B→A (g_ba).
         with ctx.frozen("d_a", "d_b"):
             with ctx.autocast():
                 fake_b = g_ab(real_a)  # G(a)
@@ -115,7 +129,7 @@ class CycleGAN(GANModel):
                 # D_X = d_a; the generators are trained to make D call their fakes real.
                 loss_g_a = self.gan_loss(d_b(fake_b), True)
                 loss_g_b = self.gan_loss(d_a(fake_a), True)
-                # Cycle consistency, Eq. 2: λ_A‖F(G(a)) − a‖₁ + λ_B‖G(F(b)) − b‖₁.
+                # Cycle consistency, Eq. 2: λ_A‖F(G(a)) − a‖₁ + λ_B‖G(F(b)) − b‖₁ (fp32).
                 loss_cycle_a = F.l1_loss(rec_a.float(), real_a.float()) * c.lambda_A
                 loss_cycle_b = F.l1_loss(rec_b.float(), real_b.float()) * c.lambda_B
                 # Identity, Sec. 5.2 (Taigman et al. 2017): λ_idt·λ_B‖G(b) − b‖₁ +
@@ -131,10 +145,20 @@ class CycleGAN(GANModel):
                 loss_g = (loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a
                           + loss_idt_b)
             ctx.optimize("g", loss_g)
+        logs = {"loss_G": loss_g, "loss_G_A": loss_g_a, "loss_G_B": loss_g_b,
+                "loss_cycle_A": loss_cycle_a, "loss_cycle_B": loss_cycle_b,
+                "loss_idt_A": loss_idt_a, "loss_idt_B": loss_idt_b}
+        return ({k: v.detach() for k, v in logs.items()}, fake_a.detach().float(),
+                fake_b.detach().float())
 
-        # 2. Discriminators on real images and fakes from the history pools (Sec. 4).
-        pooled_a = self.pool_a.query(fake_a.detach())
-        pooled_b = self.pool_b.query(fake_b.detach())
+    def _discriminator_step(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor,
+                            fake_b: Tensor, ctx: StepContext) -> dict[str, Tensor]:
+        """Update both discriminators on real images and fakes from the history pools (Sec. 4);
+        returns their detached losses."""
+        c = self.config
+        d_a, d_b = self.nets["d_a"], self.nets["d_b"]
+        pooled_a = self.pool_a.query(fake_a)
+        pooled_b = self.pool_b.query(fake_b)
         with ctx.autocast():
             loss_d_a = self._discriminator_loss(d_a, real_a, pooled_a)
             loss_d_b = self._discriminator_loss(d_b, real_b, pooled_b)
@@ -144,12 +168,7 @@ class CycleGAN(GANModel):
             loss_d = loss_d + gradient_penalty(d_a, real_a, pooled_a, weight=c.lambda_gp)
             loss_d = loss_d + gradient_penalty(d_b, real_b, pooled_b, weight=c.lambda_gp)
         ctx.optimize("d", loss_d)
-
-        logs = {"loss_G": loss_g, "loss_G_A": loss_g_a, "loss_G_B": loss_g_b,
-                "loss_cycle_A": loss_cycle_a, "loss_cycle_B": loss_cycle_b,
-                "loss_idt_A": loss_idt_a, "loss_idt_B": loss_idt_b,
-                "loss_D_A": loss_d_a, "loss_D_B": loss_d_b}
-        return {k: float(v.detach()) for k, v in logs.items()}
+        return {"loss_D_A": loss_d_a.detach(), "loss_D_B": loss_d_b.detach()}
 
     def _discriminator_loss(self, d: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         """0.5·(L(D(real), 1) + L(D(fake), 0)) from ONE forward over ``cat([real, fake])``.
