@@ -13,6 +13,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ._console import console, err_console, setup_logging
 
@@ -93,9 +94,18 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # one clear message, never a bare traceback
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/bold red] {_describe(exc)}", highlight=False)
+        # Escaped: messages quote paths and backend errors like "[/path/pair.cc:537]", which
+        # rich would read as markup. Under torchrun each rank says who it is.
+        err_console.print(f"[bold red]error:[/bold red] {escape(_rank_prefix() + _describe(exc))}",
+                          highlight=False)
         err_console.print("[dim](run with --debug for the full traceback)[/dim]")
         sys.exit(1)
+
+
+def _rank_prefix() -> str:
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ:
+        return f"rank {os.environ['RANK']} failed: "
+    return ""
 
 
 def _describe(exc: BaseException) -> str:

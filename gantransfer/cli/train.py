@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
-import subprocess
-import sys
+import signal
+import time
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +17,22 @@ import typer
 
 from ._console import console
 
-__all__ = ["build_run", "register"]
+__all__ = ["DistributedRunError", "build_run", "register"]
 
 log = logging.getLogger("gantransfer.cli")
+
+# A rank that only lost contact with a failed peer waits this long before exiting, so torchrun
+# (which stops the others as soon as one exits) sees the rank that failed first exit first and
+# names it as the root cause. torchrun normally terminates the waiting rank well within it.
+_PEER_GRACE_S = 10.0
+
+
+# Set by `gtx train --nproc` for its workers: the parent reports the outcome once.
+_UNDER_GTX = "GANTRANSFER_UNDER_GTX_NPROC"
+
+
+class DistributedRunError(RuntimeError):
+    """A distributed training run failed; the message names the rank that failed first."""
 
 
 def register(app: typer.Typer) -> None:
@@ -105,15 +122,27 @@ def train_cmd(
                      ] = None,
 ) -> None:
     """Train an architecture on an image folder; checkpoints, samples and metrics go to --out."""
-    from ..engine import Trainer
-
     if nproc is not None and nproc > 1 and "LOCAL_RANK" not in os.environ:
         args = _forwarded_args(arch=arch, data=data, out=out, config=config, sets=set_ or [],
                                steps=steps, epochs=epochs, batch_size=batch_size, device=device,
                                precision=precision, seed=seed, resume=resume,
                                skip_bad_images=skip_bad_images, progress=progress)
-        _launch_torchrun(nproc, args)
+        _launch_torchrun(nproc, args, out=out)
         return
+    with _reported_to_launcher():
+        _train(arch=arch, data=data, out=out, config=config, sets=list(set_ or []),
+               steps=steps, epochs=epochs, batch_size=batch_size, device=device,
+               precision=precision, seed=seed, resume=resume, skip_bad_images=skip_bad_images,
+               progress=progress)
+
+
+def _train(*, arch: str | None, data: str | None, out: Path, config: Path | None,
+           sets: list[str], steps: int | None, epochs: int | None, batch_size: int | None,
+           device: str | None, precision: str | None, seed: int | None, resume: str | None,
+           skip_bad_images: bool, progress: str) -> None:
+    """Train in this process (one rank of it under torchrun)."""
+    from ..engine import Trainer
+    from ..engine.checkpoint import find_latest
     from ._progress import training_callbacks
 
     flags = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "device": device,
@@ -123,7 +152,7 @@ def train_cmd(
     if steps is not None:
         flags["epochs"] = None
     model, data_config, train = build_run(arch, run_dir=out, data=data, config_file=config,
-                                          sets=list(set_ or []), flags=flags, resume=resume)
+                                          sets=sets, flags=flags, resume=resume)
     if skip_bad_images:
         data_config.skip_bad_images = True
     callbacks = training_callbacks(progress)
@@ -133,8 +162,8 @@ def train_cmd(
     except KeyboardInterrupt:
         for cb in callbacks:
             getattr(cb, "close", lambda: None)()
-        console.print(f"[yellow]interrupted[/yellow]: checkpoint saved in {out}/checkpoints; "
-                      f"continue with `gtx train -o {out} --resume auto`")
+        if trainer.is_main and not os.environ.get(_UNDER_GTX):  # else `gtx --nproc` says it
+            console.print(_interrupted_line(find_latest(out), out=out, step=trainer.step))
         raise typer.Exit(130) from None
     if not trainer.is_main:  # under torchrun only rank 0 talks
         return
@@ -165,15 +194,112 @@ def _forwarded_args(*, arch: str | None, data: str | None, out: Path, config: Pa
     return args
 
 
-def _launch_torchrun(nproc: int, args: list[str]) -> None:
-    """Run ``python -m torch.distributed.run --standalone --nproc-per-node N -m gantransfer train``.
+def _interrupted_line(latest: Path | None, *, out: Path, step: int | None = None) -> str:
+    where = f" at step {step}" if step is not None else ""
+    if latest is None:
+        return f"[yellow]interrupted[/yellow]{where}: no checkpoint was saved"
+    return (f"[yellow]interrupted[/yellow]{where}: latest checkpoint {latest}; continue with "
+            f"`gtx train -o {out} --resume auto`")
 
-    ``--standalone`` gives a single-node rendezvous on a free local port. Raises typer.Exit with
-    torchrun's exit status when a worker fails (torchrun has printed which rank and why).
+
+@contextlib.contextmanager
+def _reported_to_launcher() -> Iterator[None]:
+    """Under torchrun, leave this rank's error where the launcher and `gtx --nproc` read it.
+
+    The error goes to the file torchrun names in ``TORCHELASTIC_ERROR_FILE`` (the format of
+    torch.distributed.elastic's ErrorHandler, so torchrun's summary shows the message), with the
+    rank, the exact time and whether it only lost contact with a failed peer added under
+    ``extraInfo.gantransfer``. A rank that lost contact waits (see ``_PEER_GRACE_S``) so that the
+    rank that really failed exits first.
     """
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           "--nproc-per-node", str(nproc), "-m", "gantransfer", "train", *args]
-    log.info("starting %s", " ".join(cmd))
-    rc = subprocess.run(cmd, check=False).returncode
-    if rc != 0:
-        raise typer.Exit(rc)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or "RANK" not in os.environ:
+        yield
+        return
+    try:
+        yield
+    except (typer.Exit, typer.Abort):  # deliberate exit codes (130 after Ctrl-C)
+        raise
+    except Exception as exc:
+        from ..engine.distributed import is_peer_failure
+
+        peer_lost = is_peer_failure(exc)
+        _write_error_file(exc, rank=int(os.environ["RANK"]), peer_lost=peer_lost)
+        if peer_lost and "TORCHELASTIC_RUN_ID" in os.environ:
+            time.sleep(_PEER_GRACE_S)
+        raise
+
+
+def _write_error_file(exc: BaseException, *, rank: int, peer_lost: bool) -> None:
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return
+    now = time.time()
+    data = {"message": {"message": f"{type(exc).__name__}: {exc}", "extraInfo": {
+        "py_callstack": "".join(traceback.format_exception(exc)),
+        "timestamp": str(int(now)),
+        "gantransfer": {"rank": rank, "peer_lost": peer_lost, "time": now},
+    }}}
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(data))
+    except OSError as err:  # reporting must never hide the error being reported
+        log.warning("could not write the error file %s for torchrun: %s", path, err)
+
+
+def _first_failure(failures: dict) -> str:
+    """One line naming the rank that failed first and why, from torchrun's failure records.
+
+    Ranks that only lost contact with a failed peer are passed over while another rank has its
+    own error; among the rest the earliest (by the time written in its error file) wins.
+    """
+    def info(failure) -> dict:
+        message = failure.message if isinstance(failure.message, dict) else {}
+        return (message.get("extraInfo") or {}).get("gantransfer") or {}
+
+    def order(item):
+        rank, failure = item
+        extra = info(failure)
+        return (bool(extra.get("peer_lost", False)), not extra, extra.get("time", 0.0),
+                failure.timestamp, rank)
+
+    rank, failure = min(failures.items(), key=order)
+    message = failure.message
+    if isinstance(message, dict):
+        message = message.get("message", "")
+    if info(failure) and message:
+        return f"rank {rank} failed: {message}"
+    if failure.exitcode < 0:
+        return f"rank {rank} was killed by {failure.signal_name()} (out of memory?)"
+    return f"rank {rank} failed with exit code {failure.exitcode}; see its log above"
+
+
+def _launch_torchrun(nproc: int, args: list[str], *, out: Path) -> None:
+    """Run torchrun's launcher (``--standalone --nproc-per-node N -m gantransfer train ...``).
+
+    The launcher runs in this process, so its failure report becomes one line here instead of
+    torchrun's traceback. ``--standalone`` gives a single-node rendezvous on a free local port.
+
+    Raises:
+        DistributedRunError: a worker failed; the message names the rank that failed first.
+        typer.Exit: 130 on Ctrl-C (the workers stop at a step boundary and save), 128+N on
+            another signal.
+    """
+    from torch.distributed.elastic.multiprocessing import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    from ..engine.checkpoint import find_latest
+
+    argv = ["--standalone", "--nproc-per-node", str(nproc), "-m", "gantransfer", "train", *args]
+    log.info("starting torchrun %s", " ".join(argv))
+    os.environ[_UNDER_GTX] = "1"  # inherited by the workers
+    try:
+        run(parse_args(argv))
+    except ChildFailedError as exc:
+        raise DistributedRunError(_first_failure(exc.failures)) from None
+    except SignalException as exc:
+        if exc.sigval == signal.SIGINT:
+            console.print(_interrupted_line(find_latest(out), out=out))
+            raise typer.Exit(130) from None
+        raise typer.Exit(128 + int(exc.sigval)) from None

@@ -22,11 +22,20 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["NetWrapper", "all_gather_objects", "all_reduce_mean", "any_rank", "barrier",
-           "init_from_env", "param_digest"]
+           "control_group", "init_from_env", "is_peer_failure", "param_digest"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 600.0
+# Bound on the collectives of the Ctrl-C path (agreeing on the RNG states to save): every rank
+# is alive and at the same step boundary there, so anything slower means a peer is gone.
+CONTROL_TIMEOUT_S = 20.0
+
+# What gloo/nccl say when a peer process died or stopped answering. A rank whose collective
+# fails like this is a casualty of another rank's failure, not its cause.
+_PEER_LOST_MARKERS = ("connection closed by peer", "connection reset by peer", "broken pipe",
+                      "timed out", "collective operation timeout", "remote process exited",
+                      "communicator was aborted")
 
 
 def _dist() -> Any:
@@ -100,13 +109,42 @@ def any_rank(flag: bool, *, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
-def all_gather_objects(obj: Any) -> list[Any]:
-    """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` outside a distributed run."""
+def all_gather_objects(obj: Any, *, group: Any = None) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` outside a distributed run.
+
+    ``group``: the process group to use (default: the world group).
+    """
     if not is_active():
         return [obj]
     out: list[Any] = [None] * _dist().get_world_size()
-    _dist().all_gather_object(out, obj)
+    _dist().all_gather_object(out, obj, group=group)
     return out
+
+
+def control_group(*, timeout_s: float = CONTROL_TIMEOUT_S) -> Any:
+    """A gloo group over all ranks whose collectives give up after ``timeout_s``.
+
+    For the few small exchanges that must never hang (the Ctrl-C checkpoint), whatever the
+    training backend: gloo works on CPU objects under nccl too. Every rank must call this at the
+    same point (torch's rule for creating groups). Returns None outside a distributed run.
+    """
+    if not is_active():
+        return None
+    return _dist().new_group(backend="gloo", timeout=datetime.timedelta(seconds=timeout_s))
+
+
+def is_peer_failure(exc: BaseException) -> bool:
+    """True when ``exc`` says a collective failed because another rank died or stopped answering.
+
+    Used to tell the rank that failed first (its own exception) from the ranks that merely lost
+    contact with it, so the user is shown the real cause. Distributed errors of torch
+    (``DistError``) and gloo/nccl messages about closed connections or timeouts count.
+    """
+    dist_error = getattr(_dist(), "DistError", None)
+    if dist_error is not None and isinstance(exc, dist_error):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(m in text for m in _PEER_LOST_MARKERS)
 
 
 def param_digest(module: nn.Module) -> str:

@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,17 +28,20 @@ from .._io import atomic_write_bytes
 from ..config import to_plain, write_toml
 from . import checkpoint as ckpt
 from . import distributed
-from .precision import resolve_precision
 from .callbacks import Callback, LogCallback
 from .config import TrainConfig, resolve_device
 from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
 from .grid import save_grid
+from .precision import resolve_precision
 from .sampler import ResumableSampler, mix_seed
 
 __all__ = ["Trainer"]
 
 log = logging.getLogger(__name__)
+
+# Two SIGINTs closer than this are one Ctrl-C (torchrun forwards the terminal's to its workers).
+_REPEAT_WINDOW_S = 2.0
 
 
 class Trainer:
@@ -101,6 +106,11 @@ class Trainer:
         self.consecutive_nonfinite = 0
         self.sample_inputs: Any = None
         self.wrapper: distributed.NetWrapper | None = None
+        self._control: Any = None  # short-timeout group for the Ctrl-C checkpoint (DDP only)
+        self._stop_requested_at: float | None = None  # monotonic time of the first Ctrl-C
+        self._in_step = False  # True while train_step runs: the state is half-updated then
+        self._stopped_gracefully = False  # all ranks stopped together on Ctrl-C (and saved)
+        self._saved_step = -1  # the step of the last checkpoint this run wrote
 
     # -- public ----------------------------------------------------------------------------
     def fit(self, resume: str | os.PathLike[str] | None = None) -> Any:
@@ -113,23 +123,90 @@ class Trainer:
             CheckpointError: unreadable checkpoint or one of another architecture/config.
             TrainingDivergedError: ``max_nonfinite_steps`` consecutive non-finite steps (the
                 last good checkpoint is kept; the diverged state is not saved).
-            KeyboardInterrupt: re-raised after a checkpoint of the current state is saved.
+            KeyboardInterrupt: on Ctrl-C (SIGINT), training stops at the end of the current step
+                on every rank, a checkpoint of that state is saved (all ranks' RNG states
+                included), and KeyboardInterrupt is raised. A second Ctrl-C stops at once; a
+                checkpoint is then written only if no step was half done. A KeyboardInterrupt
+                raised another way (e.g. by a callback) is treated like the second Ctrl-C.
         """
+        clean = False  # every rank got through: the group can be torn down collectively
+        previous = self._install_sigint()
         try:
             self._fit(resume)
+            clean = True
+        except KeyboardInterrupt:
+            clean = self._stopped_gracefully
+            raise
         except BaseException as exc:
-            if self.world_size > 1:  # torchrun's summary names the rank too; say it in our log
-                log.error("rank %d of %d failed at step %d: %s: %s", self.rank, self.world_size,
-                          self.step, type(exc).__name__, exc)
+            if self.world_size > 1:  # say which rank and why, in this rank's own log
+                if distributed.is_peer_failure(exc):
+                    log.error("rank %d of %d stopped at step %d: lost contact with another rank "
+                              "(see the first failing rank's error): %s", self.rank,
+                              self.world_size, self.step, exc)
+                else:
+                    log.error("rank %d of %d failed at step %d: %s: %s", self.rank,
+                              self.world_size, self.step, type(exc).__name__, exc)
             raise
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             if self.wrapper is not None:  # always hand back the plain nets, even on error
                 self.wrapper.unwrap()
                 self.ctx.wrapper = self.wrapper = None
-            if self._owns_group and distributed.is_active():
+            # After a failure the group is left to process exit: tearing it down while a peer
+            # may be blocked in a collective can hang (nccl), and closing the connections
+            # before this rank has reported its own error would let the peers' "connection
+            # closed" errors race it to the launcher, which names the first exit as the cause.
+            if clean and self._owns_group and distributed.is_active():
                 torch.distributed.destroy_process_group()
                 self._owns_group = False
+            self._control = None
         return self.model
+
+    # -- Ctrl-C ----------------------------------------------------------------------------
+    def _install_sigint(self) -> Any:
+        """Make Ctrl-C stop at the next step boundary; returns the handler to restore, or None.
+
+        Only when Python's default handler is in place (a caller's own handler is respected)
+        and in the main thread (signals are delivered there only).
+        """
+        if (threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            return None
+        self._stop_requested_at, self._stopped_gracefully = None, False
+        return signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        now = time.monotonic()
+        if self._stop_requested_at is None:
+            self._stop_requested_at = now
+            log.warning("Ctrl-C: stopping after the current step and saving a checkpoint "
+                        "(press Ctrl-C again to stop at once without one)")
+            return
+        # torchrun forwards the terminal's Ctrl-C to workers that already got it from the
+        # terminal: a repeat within a moment is the same keypress, not a second one.
+        if self.world_size > 1 and now - self._stop_requested_at < _REPEAT_WINDOW_S:
+            return
+        raise KeyboardInterrupt
+
+    def _stop_if_requested(self) -> None:
+        """At a step boundary: if any rank got Ctrl-C, all save together and raise it."""
+        if not distributed.any_rank(self._stop_requested_at is not None, device=self.device):
+            return
+        self._stop_requested_at = self._stop_requested_at or time.monotonic()
+        if self.step > self.start_step and self._saved_step != self.step:
+            try:
+                state = self._state(group=self._control)
+            except (RuntimeError, ValueError) as exc:  # a peer vanished meanwhile
+                log.warning("rank %d: could not collect the other ranks' RNG states (%s); "
+                            "saving without them (the others re-derive theirs on resume)",
+                            self.rank, exc)
+                state = self._state(gather=False)
+            if self.is_main:
+                self._write_checkpoint(state)
+        log.info("rank %d: stopped by Ctrl-C at step %d", self.rank, self.step)
+        self._stopped_gracefully = True
+        raise KeyboardInterrupt
 
     def _fit(self, resume: str | os.PathLike[str] | None) -> None:
         self._setup()
@@ -146,6 +223,7 @@ class Trainer:
                                                   sync_batchnorm=self.config.sync_batchnorm)
             self.wrapper.wrap()
             self.ctx.wrapper = self.wrapper
+            self._control = distributed.control_group()
         self.start_step = self.step
         if self.sample_inputs is None:
             self.sample_inputs = self._make_sample_inputs()
@@ -157,9 +235,15 @@ class Trainer:
         try:
             self._loop()
         except KeyboardInterrupt:
-            # No collectives here: other ranks may already be gone. Rank 0 saves its own RNG
-            # only; the others' are re-derived on resume (see _restore).
-            if self.is_main and self.step > self.start_step:
+            if self._stopped_gracefully:
+                raise  # _stop_if_requested saved already, with every rank
+            # Any other interrupt (a second Ctrl-C, one raised by a callback): no collectives,
+            # other ranks may be gone. Rank 0 saves its own state, RNG included, unless it was
+            # cut off inside train_step (half-updated nets must not be saved as a step).
+            if self._in_step:
+                log.warning("interrupted inside step %d: no checkpoint written (the latest one "
+                            "is kept)", self.step + 1)
+            elif self.is_main and self.step > self.start_step and self._saved_step != self.step:
                 self._write_checkpoint(self._state(gather=False))
             raise
         # Rank 0 decides (it alone sees the files); every rank then takes part in save().
@@ -180,10 +264,12 @@ class Trainer:
         gathered); rank 0 alone writes, and the others get None.
         """
         state = self._state()
+        self._saved_step = self.step  # on every rank: the Ctrl-C path must agree on it
         return self._write_checkpoint(state) if self.is_main else None
 
     def _write_checkpoint(self, state: dict[str, Any]) -> Path:
         path = ckpt.save_checkpoint(state, ckpt.checkpoint_path(self.run_dir, self.step))
+        self._saved_step = self.step
         ckpt.rotate(self.run_dir, keep=self.config.keep_checkpoints)
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
@@ -266,10 +352,11 @@ class Trainer:
         """Context in which model.nets holds the plain modules (no DDP wrappers)."""
         return self.wrapper.unwrapped() if self.wrapper is not None else contextlib.nullcontext()
 
-    def _state(self, *, gather: bool = True) -> dict[str, Any]:
+    def _state(self, *, gather: bool = True, group: Any = None) -> dict[str, Any]:
         rng = ckpt.get_rng_state()
         # Every rank's RNG state, so a resumed distributed run draws the same noise per rank.
-        rng_ranks = distributed.all_gather_objects(rng) if gather and self.world_size > 1 else None
+        rng_ranks = (distributed.all_gather_objects(rng, group=group)
+                     if gather and self.world_size > 1 else None)
         with self._plain():  # state_dict keys without DDP's "module." prefix
             model_state = self.model.state_dict()
         return {
@@ -422,6 +509,8 @@ class Trainer:
                 due = last or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0)
                 if due and self.consecutive_nonfinite == 0:
                     self.save()  # every rank: it gathers RNG states; rank 0 writes
+                if not last:  # a Ctrl-C during the last step just lets the run finish
+                    self._stop_if_requested()
                 if last or self.position == 0:
                     break
 
@@ -430,6 +519,7 @@ class Trainer:
         ctx.step, ctx.epoch, ctx.skipped_this_step = self.step, self.epoch, False
         batch = {k: v.to(self.device, non_blocking=self._pinned) if torch.is_tensor(v) else v
                  for k, v in batch.items()}
+        self._in_step = True
         out = self.model.train_step(batch, ctx)
         for group, scheduler in self.schedulers.items():
             # A group whose optimizer has never stepped (a skipped non-finite first step, or a
@@ -440,6 +530,7 @@ class Trainer:
                 scheduler.step()
         self.step += 1
         self.position += next(iter(batch.values())).shape[0]
+        self._in_step = False
         self.latest_losses = {k: float(v) for k, v in (out or {}).items()}
         for cb in self.callbacks:
             cb.on_step_end(self, self.latest_losses)
