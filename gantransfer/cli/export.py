@@ -1,4 +1,5 @@
-"""`gtx export RUN_OR_CKPT --onnx PATH`: verified ONNX export of a model's generators."""
+"""`gtx export RUN_OR_CKPT --onnx PATH`: verified ONNX export of a model's generators
+(fp32, fp16, or int8 calibrated on a folder of images with ``--int8 --calib DIR``)."""
 
 from __future__ import annotations
 
@@ -30,12 +31,33 @@ def register(app: typer.Typer) -> None:
         verify: Annotated[bool, typer.Option("--verify/--no-verify",
                                              help="Check against PyTorch.")] = True,
         atol: Annotated[float | None, typer.Option(help="Max abs error allowed.")] = None,
+        int8: Annotated[bool, typer.Option(
+            "--int8", help="Static int8 quantisation for CPU inference (needs --calib).")] = False,
+        calib: Annotated[Path | None, typer.Option(
+            help="int8: folder of real input images to calibrate on (recursive).")] = None,
+        calib_count: Annotated[int | None, typer.Option(
+            help="int8: calibration images to use [default: 32].")] = None,
+        calib_size: Annotated[int | None, typer.Option(
+            help="int8: calibration image size [default: the training crop, else 256].")] = None,
+        min_psnr: Annotated[float | None, typer.Option(
+            help="int8: refuse below this PSNR (dB) vs fp32 [default: 40].")] = None,
     ) -> None:
         """Export, verify in onnxruntime against PyTorch, and only then replace the file."""
         from ..export import export_onnx
 
         if precision not in ("fp32", "fp16"):
             raise typer.BadParameter("use fp32 or fp16", param_hint="--precision")
+        if int8:
+            if precision != "fp32":
+                raise typer.BadParameter(f"--int8 cannot be combined with --precision "
+                                         f"{precision}; choose one", param_hint="--int8")
+            if calib is None:
+                raise typer.BadParameter("--int8 needs --calib DIR, a folder of real input "
+                                         "images for the generator", param_hint="--calib")
+            precision = "int8"
+        elif any(v is not None for v in (calib, calib_count, calib_size, min_psnr)):
+            raise typer.BadParameter("--calib, --calib-count, --calib-size and --min-psnr "
+                                     "only apply with --int8", param_hint="--int8")
         static_shape = None
         if static:
             if height is None or width is None:
@@ -44,9 +66,15 @@ def register(app: typer.Typer) -> None:
             static_shape = (batch, height, width)
         results = export_onnx(source, onnx, target=target, opset=opset, dynamic=not static,
                               static_shape=static_shape, precision=precision, ema=ema,
-                              verify=verify, atol=atol)
+                              verify=verify, atol=atol, calib=calib, calib_count=calib_count,
+                              calib_size=calib_size, min_psnr=min_psnr)
         for r in results:
             check = ("not verified" if r.worst_error is None
                      else f"max abs error {r.worst_error:.2g} over {len(r.max_abs_error)} shapes")
+            if r.psnr is not None:
+                held = ("" if r.heldout_psnr is None
+                        else f", {r.heldout_psnr:.2f} dB on held-out images")
+                check = (f"PSNR vs fp32 {r.psnr:.2f} dB on calibration images{held}; ran at "
+                         f"{len(r.max_abs_error)} shapes")
             console.print(f"[green]{r.target}[/green] -> {r.path} ({r.precision}, {check}, "
                           f"{r.elapsed:.1f}s)", highlight=False)

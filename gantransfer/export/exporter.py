@@ -13,6 +13,7 @@ import datetime as _dt
 import logging
 import math
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -45,13 +46,16 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ExportResult:
     """One written file: its path, target, precision, max abs error per verified input shape
-    (empty when verification was skipped) and the seconds the export took."""
+    (empty when verification was skipped; for int8, vs the fp32 file) and the seconds the export
+    took; int8 files also carry the PSNR against fp32 (see :func:`quantize_int8`)."""
 
     path: Path
     target: str
     precision: str
     max_abs_error: dict[str, float]
     elapsed: float
+    psnr: float | None = None  # int8: dB vs fp32 on the calibration images
+    heldout_psnr: float | None = None  # int8: dB vs fp32 on held-out images (None: none held out)
 
     @property
     def worst_error(self) -> float | None:
@@ -213,18 +217,37 @@ def export_network(net: nn.Module, spec: ExportSpec, dest: str | os.PathLike[str
                         max_abs_error=errors, elapsed=elapsed)
 
 
-def _export_one(model: GANModel, name: str, spec: ExportSpec, dest: Path, **options: Any
-                ) -> ExportResult:
+def _export_one(model: GANModel, name: str, spec: ExportSpec, dest: Path, *,
+                int8: dict[str, Any] | None = None, **options: Any) -> ExportResult:
     label = f"{model.arch_name or type(model).__name__}/{name}"
-    meta = _metadata(model, name, spec, options.get("precision", "fp32"))
-    return export_network(model.nets[spec.net], spec, dest, metadata=meta, label=label, **options)
+    if int8 is None:
+        meta = _metadata(model, name, spec, options.get("precision", "fp32"))
+        return export_network(model.nets[spec.net], spec, dest, metadata=meta, label=label,
+                              **options)
+    # int8: a verified fp32 export in a scratch folder, quantised from there into ``dest``.
+    from .quantize import quantize_int8
+
+    start = time.perf_counter()
+    meta = _metadata(model, name, spec, "fp32")
+    with tempfile.TemporaryDirectory(prefix="gantransfer-export-") as tmp:
+        fp32 = export_network(model.nets[spec.net], spec, Path(tmp, "fp32.onnx"), metadata=meta,
+                              label=label, **{**options, "precision": "fp32"})
+        size = int8.get("size") or model.data_defaults().get("crop_size") or 256
+        report = quantize_int8(fp32.path, dest, calib=int8["calib"], count=int8["count"],
+                               size=size, min_psnr=int8["min_psnr"])
+    return ExportResult(path=dest, target=name, precision="int8",
+                        max_abs_error=report.max_abs_error, elapsed=time.perf_counter() - start,
+                        psnr=report.psnr, heldout_psnr=report.heldout_psnr)
 
 
 def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
                 target: str | None = None, opset: int | None = None, dynamic: bool = True,
                 static_shape: tuple[int, ...] | None = None,
-                precision: Literal["fp32", "fp16"] = "fp32", ema: bool | None = None,
-                verify: bool = True, atol: float | None = None) -> list[ExportResult]:
+                precision: Literal["fp32", "fp16", "int8"] = "fp32", ema: bool | None = None,
+                verify: bool = True, atol: float | None = None,
+                calib: str | os.PathLike[str] | None = None, calib_count: int | None = None,
+                calib_size: int | tuple[int, int] | None = None,
+                min_psnr: float | None = None) -> list[ExportResult]:
     """Export a model's generator(s) to ONNX and verify each file in onnxruntime.
 
     Args:
@@ -237,20 +260,33 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
         opset: ONNX opset (None: the exporter's default).
         dynamic: dynamic batch, height and width (multiples of the size divisor).
         static_shape: ``(batch, height, width)`` (``(batch,)`` for latents) for a fixed-shape file.
-        precision: ``"fp32"`` or ``"fp16"`` (normalisation and graph I/O stay fp32).
+        precision: ``"fp32"``, ``"fp16"`` (normalisation and graph I/O stay fp32) or ``"int8"``
+            (static QDQ quantisation for the CPU, calibrated on ``calib``; see
+            :func:`gantransfer.export.quantize.quantize_int8`). int8 exports one image target.
         ema: use EMA weights when loading a checkpoint (None: the checkpoint's default).
         verify: compare with PyTorch at several shapes; fails past ``atol``.
-        atol: max abs error allowed (default 1e-4 for fp32, 2e-2 for fp16).
+        atol: max abs error allowed (default 1e-4 for fp32, 2e-2 for fp16; int8: for the fp32
+            graph it is quantised from).
+        calib: int8 only (required): folder of real input images of the target (recursive).
+        calib_count: int8: calibration images to use (default 32).
+        calib_size: int8: calibration size, ``int`` or ``(h, w)`` (default: the model's training
+            crop, else 256; rounded to the size divisor).
+        min_psnr: int8: refuse a file whose PSNR vs fp32 is below this (default 40 dB).
 
     Returns:
         One :class:`ExportResult` per written file.
 
     Raises:
         ExportVerificationError: the ONNX output differs from PyTorch (nothing was replaced).
-        ValueError: unknown target, precision or static shape.
+        ValueError: unknown target, precision or static shape; int8 without ``calib``, with
+            several targets or with a latent target.
+        CalibrationError: int8 and ``calib`` is missing, empty or has no readable images.
+        QuantizationError: int8 PSNR below ``min_psnr`` (nothing was written or replaced).
     """
-    if precision not in ("fp32", "fp16"):
-        raise ValueError(f"precision must be 'fp32' or 'fp16', got {precision!r}")
+    if precision not in ("fp32", "fp16", "int8"):
+        raise ValueError(f"precision must be 'fp32', 'fp16' or 'int8', got {precision!r}")
+    int8 = _int8_options(precision, calib=calib, count=calib_count, size=calib_size,
+                         min_psnr=min_psnr)
     model = _resolve_model(model_or_checkpoint, ema)
     targets = model.export_targets()
     if target == "all":
@@ -262,6 +298,8 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
     else:
         raise ValueError(f"unknown export target {target!r}; {model.arch_name or 'the model'} "
                          f"has {', '.join(map(repr, targets))} (or 'all')")
+    if int8 is not None:
+        _check_int8_targets(model, {n: targets[n] for n in names})
     if static_shape is not None:
         static_shape = tuple(int(v) for v in static_shape)
     paths = output_paths(path, names, many=target == "all")
@@ -270,6 +308,40 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
             _export_one(model, n, targets[n], paths[n], opset=opset, dynamic=dynamic,
                         static_shape=(static_shape[:1] if static_shape and targets[n].input
                                       == "latent" else static_shape),
-                        precision=precision, verify=verify, atol=atol)
+                        precision=precision, verify=verify, atol=atol, int8=int8)
             for n in names
         ]
+
+
+def _int8_options(precision: str, *, calib: Any, count: int | None, size: Any,
+                  min_psnr: float | None) -> dict[str, Any] | None:
+    """The int8 options as a dict (None for fp32/fp16), rejecting misplaced ones early."""
+    from .quantize import DEFAULT_CALIB_COUNT, DEFAULT_MIN_PSNR
+
+    given = [n for n, v in (("calib", calib), ("calib_count", count), ("calib_size", size),
+                            ("min_psnr", min_psnr)) if v is not None]
+    if precision != "int8":
+        if given:
+            raise ValueError(f"{', '.join(given)} only apply to precision='int8' (got "
+                             f"precision={precision!r})")
+        return None
+    if calib is None:
+        raise ValueError("precision='int8' needs calib=: a folder of real input images for the "
+                         "generator (e.g. the dataset's testA/ for a2b) to calibrate on")
+    return {"calib": calib, "count": DEFAULT_CALIB_COUNT if count is None else int(count),
+            "size": size, "min_psnr": DEFAULT_MIN_PSNR if min_psnr is None else float(min_psnr)}
+
+
+def _check_int8_targets(model: GANModel, targets: dict[str, ExportSpec]) -> None:
+    if len(targets) > 1:
+        raise ValueError(
+            f"int8 export quantises one target at a time, calibrated on images of that target's "
+            f"input domain; pick one of {', '.join(map(repr, targets))} with target= (--target) "
+            "and its own calibration folder")
+    (name, spec), = targets.items()
+    if spec.input != "image":
+        raise ValueError(
+            f"target {name!r} of {model.arch_name or 'the model'} takes latent vectors; int8 "
+            "export supports image-to-image generators only (latent generators are mostly "
+            "ConvTranspose layers, which stay fp32 for quality, so int8 would change nothing). "
+            "Export it as fp32 or fp16")

@@ -34,7 +34,10 @@ class OnnxMetadata:
     value_range: str = "[-1,1]"
     channel_order: str = "RGB"
     layout: str = "NCHW"
-    precision: str = "fp32"
+    precision: str = "fp32"  # "fp32" | "fp16" | "int8"
+    psnr_db: float | None = None  # int8 only: PSNR vs fp32 on the calibration images
+    heldout_psnr_db: float | None = None  # int8 only: the same on held-out images
+    quantization: dict[str, Any] | None = None  # int8 only: how it was quantised
     version: str | None = None  # gantransfer version that wrote the file
     exported_at: str | None = None
     config: dict[str, Any] | None = None  # the architecture's config as plain data
@@ -66,9 +69,12 @@ class OnnxMetadata:
             name = key[len(METADATA_PREFIX):]
             if name not in types:
                 continue  # a newer writer's key: ignore rather than fail
-            if name == "config":
+            kind = str(types[name])
+            if kind.startswith("dict"):
                 values[name] = json.loads(raw)
-            elif "int" in str(types[name]):
+            elif kind.startswith("float"):
+                values[name] = float(raw)
+            elif kind.startswith("int"):
                 values[name] = int(raw)
             else:
                 values[name] = raw

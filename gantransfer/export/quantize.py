@@ -1,0 +1,439 @@
+"""Static int8 quantisation of exported image generators for CPU deployment (onnxruntime).
+
+:func:`quantize_int8` turns a verified fp32 ONNX file into an int8 QDQ file with
+``onnxruntime.quantization.quantize_static``, calibrated on real images, then measures the PSNR of
+the int8 outputs against the fp32 file on those images (and on held-out ones) and refuses files
+below ``min_psnr``. What is quantised, and why (measured on resnet generators; see
+``docs/export.md``):
+
+* QDQ format, per-channel symmetric int8 weights, uint8 activations (onnxruntime's fast U8S8
+  kernels on x86), MinMax calibration.
+* Only ``Conv`` nodes. Transposed convs (``ConvTranspose``) stay fp32, and so do the first and the
+  last ``Conv`` of the graph: the first sees raw pixels and the last writes them, and quantising
+  those costs most of the quality (26–38 dB instead of ~50 dB).
+
+The first and last convs are found by graph topology (no ``Conv`` upstream / no conv downstream),
+not by node names, so any exporter's naming works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._io import atomic_path
+from ..data.folders import DataError, ImageReadError, list_images
+from ..data.metrics import psnr
+from .metadata import OnnxMetadata
+
+if TYPE_CHECKING:  # pragma: no cover
+    import onnx
+
+__all__ = [
+    "DEFAULT_CALIB_COUNT",
+    "DEFAULT_MIN_PSNR",
+    "CalibrationError",
+    "QuantizationError",
+    "QuantizationReport",
+    "calibration_split",
+    "fp32_conv_nodes",
+    "load_calibration_images",
+    "quantize_int8",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_PSNR = 40.0  # dB of int8 vs fp32 below which the file is refused
+DEFAULT_CALIB_COUNT = 32  # calibration images used (more only slows calibration down)
+_MAX_HELDOUT = 8
+_CONV_OPS = ("Conv", "ConvTranspose")
+
+
+class CalibrationError(DataError):
+    """The calibration folder is missing, empty or has no readable images."""
+
+
+class QuantizationError(RuntimeError):
+    """Quantisation failed or its quality is below the threshold; no file was written."""
+
+
+@dataclass(frozen=True)
+class QuantizationReport:
+    """What :func:`quantize_int8` did.
+
+    ``psnr`` is int8 vs fp32 in dB on the calibration images, ``heldout_psnr`` the same on images
+    not used for calibration (None when there were too few images to hold some out).
+    ``max_abs_error`` is int8 vs fp32 on random inputs at the verification shapes.
+    """
+
+    path: Path
+    psnr: float
+    heldout_psnr: float | None
+    calib_images: int
+    heldout_images: int
+    calib_size: tuple[int, int]
+    quantized_nodes: int
+    fp32_nodes: tuple[str, ...]
+    max_abs_error: dict[str, float]
+
+    def as_metadata(self) -> dict[str, Any]:
+        """The plain-data summary stored as ``gantransfer.quantization`` in the file."""
+        return {
+            "method": "onnxruntime quantize_static, QDQ, per-channel int8 weights, uint8 "
+                      "activations, MinMax; Conv only",
+            "calib_images": self.calib_images, "heldout_images": self.heldout_images,
+            "calib_size": list(self.calib_size), "quantized_nodes": self.quantized_nodes,
+            "fp32_nodes": list(self.fp32_nodes),
+        }
+
+
+# -- calibration data --------------------------------------------------------------------------
+def calibration_split(folder: str | os.PathLike[str], *, count: int = DEFAULT_CALIB_COUNT
+                      ) -> tuple[list[Path], list[Path]]:
+    """Choose calibration and held-out image files below ``folder`` (recursive, sorted).
+
+    With 5 images or more, every fifth file (at most 8) is held out to check the int8 file on
+    images it was not calibrated on; up to ``count`` of the rest, spread evenly over the sorted
+    list, calibrate. Raises :class:`CalibrationError` naming the folder when it is missing or
+    holds no image files.
+    """
+    if count < 1:
+        raise ValueError(f"calibration count must be >= 1, got {count}")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CalibrationError(
+            f"calibration folder {folder} does not exist or is not a folder; pass a folder of "
+            "real input images for this generator (e.g. the dataset's testA/ for a2b)")
+    files = list_images(folder)
+    if not files:
+        raise CalibrationError(
+            f"calibration folder {folder} has no image files (looked recursively for .png, .jpg, "
+            ".jpeg, .bmp, .tif, .tiff, .webp); put some real input images there")
+    heldout = files[4::5][:_MAX_HELDOUT] if len(files) >= 5 else []
+    held = set(heldout)
+    rest = [f for f in files if f not in held]
+    if len(rest) > count:  # spread the choice over the whole (sorted) folder
+        idx = np.unique(np.linspace(0, len(rest) - 1, count).round().astype(int))
+        rest = [rest[i] for i in idx]
+    return rest, heldout
+
+
+def _center_resize(img: Any, size: tuple[int, int]) -> Any:
+    """Resize (bicubic) so the image covers ``size`` (h, w), then crop the centre."""
+    from PIL import Image
+
+    h, w = size
+    scale = max(h / img.height, w / img.width)
+    rw, rh = max(w, round(img.width * scale)), max(h, round(img.height * scale))
+    if (rw, rh) != img.size:
+        img = img.resize((rw, rh), Image.Resampling.BICUBIC)
+    left, top = (rw - w) // 2, (rh - h) // 2
+    return img.crop((left, top, left + w, top + h))
+
+
+def load_calibration_images(paths: Sequence[Path], *, channels: int, size: tuple[int, int],
+                            folder: str | os.PathLike[str] | None = None) -> np.ndarray:
+    """Read ``paths`` with the project's reader as an ``N×C×H×W`` float32 array in [-1, 1].
+
+    Images are converted to ``channels`` (the data layer's rules), resized to cover ``size``
+    (h, w) and centre-cropped, then normalised exactly like inference (``x / 127.5 - 1``).
+    Unreadable files are skipped with a warning; :class:`CalibrationError` (naming ``folder``)
+    when none is readable.
+    """
+    from ..data.images import read_image
+
+    arrays = []
+    for path in paths:
+        try:
+            img = read_image(path, channels=channels)
+        except ImageReadError as exc:
+            log.warning("calibration: skipping %s (%s)", path, exc.reason)
+            continue
+        arr = np.asarray(_center_resize(img, size), dtype=np.float32)
+        arr = arr[:, :, None] if arr.ndim == 2 else arr
+        arrays.append(arr.transpose(2, 0, 1) / 127.5 - 1.0)
+    if paths and not arrays:
+        where = folder if folder is not None else paths[0].parent
+        raise CalibrationError(f"calibration folder {where} has no readable images "
+                               f"({len(paths)} file(s) failed to decode; see the warnings)")
+    if not arrays:
+        return np.zeros((0, channels, *size), dtype=np.float32)
+    return np.stack(arrays).astype(np.float32)
+
+
+# -- graph inspection --------------------------------------------------------------------------
+def fp32_conv_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the ``Conv`` nodes to keep in fp32: the first and the last conv of the graph.
+
+    "First": a Conv with no Conv/ConvTranspose upstream of it; "last": a Conv with none
+    downstream (found by walking the data-flow graph, so names and node order do not matter).
+    Nodes without a name are given one (``quantize_static`` excludes nodes by name).
+    """
+    nodes = list(model.graph.node)
+    for i, node in enumerate(nodes):
+        if not node.name:
+            node.name = f"gantransfer_{node.op_type}_{i}"
+    producer = {out: node for node in nodes for out in node.output}
+    consumers: dict[str, list[Any]] = defaultdict(list)
+    for node in nodes:
+        for name in node.input:
+            consumers[name].append(node)
+
+    def reaches_conv(start: Any, step: Any) -> bool:
+        seen, stack = set(), list(step(start))
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.op_type in _CONV_OPS:
+                return True
+            stack.extend(step(node))
+        return False
+
+    def upstream(node: Any) -> list[Any]:
+        return [producer[i] for i in node.input if i in producer]
+
+    def downstream(node: Any) -> list[Any]:
+        return [c for o in node.output for c in consumers.get(o, ())]
+
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    keep = [n.name for n in convs
+            if not reaches_conv(n, upstream) or not reaches_conv(n, downstream)]
+    return list(dict.fromkeys(keep))
+
+
+class _DropPreprocessAdvice(logging.Filter):
+    """onnxruntime logs "consider pre-processing" on the root logger for every model; the dynamo
+    export already carries full shape information and has nothing for its optimiser to fuse
+    (``quant_pre_process`` leaves the graph's ops unchanged), so the advice is noise here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    root = logging.getLogger()
+    flt = _DropPreprocessAdvice()
+    root.addFilter(flt)
+    try:
+        yield
+    finally:
+        root.removeFilter(flt)
+
+
+# -- running -----------------------------------------------------------------------------------
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # as the runtime
+    return ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _batches(images: np.ndarray, batch: int | None) -> Iterator[tuple[np.ndarray, int]]:
+    """``(batch, n_real)`` chunks; a fixed batch size is filled up by repeating images."""
+    step = batch or 1
+    for start in range(0, len(images), step):
+        chunk = images[start : start + step]
+        n = len(chunk)
+        if batch and n < batch:
+            chunk = np.concatenate([chunk, np.resize(images, (batch - n, *images.shape[1:]))])
+        yield np.ascontiguousarray(chunk), n
+
+
+def _run(session: Any, images: np.ndarray, batch: int | None) -> np.ndarray:
+    name = session.get_inputs()[0].name
+    outs = [session.run(None, {name: x})[0][:n] for x, n in _batches(images, batch)]
+    return np.concatenate(outs)
+
+
+def _static_dims(session: Any) -> tuple[int | None, tuple[int, int] | None]:
+    """Fixed batch size and (h, w) of the graph input, None where dynamic."""
+    shape = session.get_inputs()[0].shape
+    batch = shape[0] if isinstance(shape[0], int) else None
+    hw = (shape[2], shape[3]) if all(isinstance(s, int) for s in shape[2:4]) else None
+    return batch, hw
+
+
+def _calib_size(size: int | tuple[int, int] | None, meta: OnnxMetadata,
+                static_hw: tuple[int, int] | None) -> tuple[int, int]:
+    if static_hw is not None:
+        if size is not None and tuple(np.broadcast_to(size, 2)) != static_hw:
+            raise ValueError(f"calibration size {size} differs from the file's fixed input size "
+                             f"{static_hw[0]}x{static_hw[1]}; leave the size out")
+        return static_hw
+    d, m = meta.size_divisor, meta.min_size
+    h, w = (256, 256) if size is None else tuple(int(v) for v in np.broadcast_to(size, 2))
+    fixed = tuple(max(d * math.ceil(m / d), d * round(v / d)) for v in (h, w))
+    if fixed != (h, w):
+        log.info("calibration size %dx%d rounded to %dx%d (multiples of %d, at least %d)",
+                 h, w, *fixed, d, m)
+    return fixed  # type: ignore[return-value]
+
+
+def _reader(name: str, images: np.ndarray, batch: int | None) -> Any:
+    """A ``CalibrationDataReader`` feeding ``images`` (defined here: onnxruntime is lazy)."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(_batches(images, batch))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            item = next(self._it, None)
+            return None if item is None else {name: item[0]}
+
+    return Reader()
+
+
+def _verify(path: Path, fp32: Any, meta: OnnxMetadata, static: tuple[int | None, Any]
+            ) -> dict[str, float]:
+    """Run the int8 file at the verification shapes: same output shapes as fp32, all finite."""
+    from ..model import ExportSpec
+    from .verify import verification_shapes
+
+    spec = ExportSpec(net="", in_channels=meta.in_channels, out_channels=meta.out_channels,
+                      size_divisor=meta.size_divisor, min_size=meta.min_size)
+    batch, hw = static
+    shapes = verification_shapes(spec, static_shape=(batch or 1, *hw) if hw else None)
+    session = _session(path)
+    name = session.get_inputs()[0].name
+    rng = np.random.default_rng(0)
+    errors = {}
+    for shape in shapes:
+        x = (rng.random(shape, dtype=np.float32) * 2 - 1).astype(np.float32)
+        got = session.run(None, {name: x})[0]
+        want = fp32.run(None, {fp32.get_inputs()[0].name: x})[0]
+        key = "x".join(map(str, shape))
+        if got.shape != want.shape or not np.isfinite(got).all():
+            raise QuantizationError(f"int8 file gives shape {got.shape} (fp32: {want.shape}) or "
+                                    f"NaN/Inf for input {key}; nothing was written")
+        errors[key] = float(np.abs(got.astype(np.float64) - want).max())
+    return errors
+
+
+# -- the public entry point ----------------------------------------------------------------------
+def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+                  calib: str | os.PathLike[str], count: int = DEFAULT_CALIB_COUNT,
+                  size: int | tuple[int, int] | None = None,
+                  min_psnr: float = DEFAULT_MIN_PSNR) -> QuantizationReport:
+    """Write a static int8 (QDQ) copy of the fp32 image generator ``fp32_path`` to ``dest``.
+
+    Args:
+        fp32_path: an fp32 file written by :func:`gantransfer.export_onnx` (its metadata says
+            the channels and size divisor).
+        dest: the int8 file; written atomically, only when every check passes.
+        calib: folder of real input images for this generator (recursive).
+        count: calibration images to use (see :func:`calibration_split` for held-out ones).
+        size: calibration size, ``int`` or ``(h, w)``, rounded to the size divisor (default 256;
+            a fixed-shape file uses its own size).
+        min_psnr: refuse the file when the PSNR (dB) of int8 vs fp32 on the calibration images,
+            or on the held-out images, is below this. ``0`` (or ``-inf``) accepts anything.
+
+    Returns:
+        a :class:`QuantizationReport` (``psnr``, ``heldout_psnr``...).
+
+    Raises:
+        CalibrationError: ``calib`` is missing, empty or has no readable images.
+        QuantizationError: the PSNR is below ``min_psnr`` (the message names it), the graph has
+            nothing to quantise, or the int8 file does not run.
+        ValueError: ``fp32_path`` is not an fp32 image generator.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    from ._graph import set_metadata
+
+    fp32_path, dest = Path(fp32_path), Path(dest)
+    model = onnx.load(os.fspath(fp32_path))
+    meta = OnnxMetadata.from_props({p.key: p.value for p in model.metadata_props})
+    if meta.input_kind != "image":
+        raise ValueError(
+            f"{fp32_path} is a latent generator; int8 export supports image-to-image generators "
+            "only (latent generators are mostly ConvTranspose layers, which stay fp32)")
+    if meta.precision != "fp32":
+        raise ValueError(f"{fp32_path} has precision {meta.precision}; quantise an fp32 export")
+    keep = fp32_conv_nodes(model)
+    n_quant = sum(1 for n in model.graph.node if n.op_type == "Conv" and n.name not in keep)
+    if n_quant == 0:
+        raise QuantizationError(
+            f"{fp32_path} has no Conv layer besides the first and last one (kept fp32 for "
+            "quality), so int8 would change nothing; export fp32 instead")
+
+    fp32 = _session(fp32_path)
+    static = _static_dims(fp32)
+    hw = _calib_size(size, meta, static[1])
+    calib_files, held_files = calibration_split(calib, count=count)
+    calib_x = load_calibration_images(calib_files, channels=meta.in_channels, size=hw,
+                                      folder=calib)
+    held_x = load_calibration_images(held_files, channels=meta.in_channels, size=hw,
+                                     folder=calib)
+    log.info("calibrating int8 on %d image(s) at %dx%d from %s (%d held out)", len(calib_x),
+             *hw, calib, len(held_x))
+
+    with tempfile.TemporaryDirectory(prefix="gantransfer-int8-") as tmp:
+        src = Path(tmp, "fp32.onnx")
+        onnx.save_model(model, os.fspath(src))  # with the node names fp32_conv_nodes may add
+        raw = Path(tmp, "int8.onnx")
+        reader = _reader(fp32.get_inputs()[0].name, calib_x, static[0])
+        try:
+            with _quiet_quantizer():
+                quantize_static(
+                    os.fspath(src), os.fspath(raw), reader, quant_format=QuantFormat.QDQ,
+                    per_channel=True, op_types_to_quantize=["Conv"], nodes_to_exclude=keep,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    # MinMax keeps only per-tensor min/max per batch (ReduceMin/ReduceMax
+                    # outputs), so memory stays small at any calibration size. (Do not set
+                    # CalibMaxIntermediateOutputs: in onnxruntime 1.31 it drops, rather than
+                    # reduces, every full group of batches.)
+                    calibrate_method=CalibrationMethod.MinMax,
+                )
+        except Exception as exc:
+            raise QuantizationError(f"onnxruntime quantize_static failed on {fp32_path}: "
+                                    f"{exc}") from exc
+        int8 = _session(raw)
+        value = psnr(_run(int8, calib_x, static[0]), _run(fp32, calib_x, static[0]))
+        held = (psnr(_run(int8, held_x, static[0]), _run(fp32, held_x, static[0]))
+                if len(held_x) else None)
+        del int8
+        worst = min(value, held) if held is not None else value
+        where = f"{value:.2f} dB on {len(calib_x)} calibration image(s)" + (
+            f", {held:.2f} dB on {len(held_x)} held-out image(s)" if held is not None else "")
+        if worst < min_psnr:
+            raise QuantizationError(
+                f"int8 quality too low for {dest}: PSNR vs fp32 {where}, below the required "
+                f"{min_psnr:g} dB; nothing was written. Try more or more typical calibration "
+                f"images (--calib, --calib-count; real inputs of this generator, not outputs or "
+                f"noise), a calibration size like the training crop (--calib-size), or keep "
+                f"fp32. To write it anyway, lower the threshold (--min-psnr {math.floor(worst)})")
+        report_meta = dict(
+            precision="int8", psnr_db=round(value, 3),
+            heldout_psnr_db=None if held is None else round(held, 3))
+        qmodel = onnx.load(os.fspath(raw))
+        summary = QuantizationReport(
+            path=dest, psnr=value, heldout_psnr=held, calib_images=len(calib_x),
+            heldout_images=len(held_x), calib_size=hw, quantized_nodes=n_quant,
+            fp32_nodes=tuple(keep), max_abs_error={})
+        final = dataclasses.replace(meta, **report_meta, quantization=summary.as_metadata())
+        set_metadata(qmodel, final.to_props())
+        qmodel.doc_string = (model.doc_string or "gantransfer generator").replace(
+            "(fp32)", "(int8)")
+        with atomic_path(dest) as out:
+            onnx.save_model(qmodel, os.fspath(out))
+            report = dataclasses.replace(summary, max_abs_error=_verify(out, fp32, meta, static))
+    log.info("int8 file %s: PSNR vs fp32 %s", dest, where)
+    return report
