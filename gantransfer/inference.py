@@ -23,20 +23,39 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._runner import (
+    BUCKET_RELATIVE,
+    COMPILE_MIN_IMAGES,
+    INFERENCE_PRECISIONS,
+    Translator,
+    bucket_size,
+    resolve_compile,
+    resolve_inference_precision,
+    torch_translator,
+)
+
 if TYPE_CHECKING:  # pragma: no cover
     from .model import ExportSpec, GANModel
 
 __all__ = [
+    "BUCKET_RELATIVE",
+    "COMPILE_MIN_IMAGES",
+    "INFERENCE_PRECISIONS",
+    "Translator",
+    "bucket_size",
     "crop_to",
     "from_batch",
     "generate",
     "map_images",
     "pad_to_multiple",
     "padded_size",
+    "resolve_compile",
+    "resolve_inference_precision",
     "resolve_target",
     "to_batch",
     "to_channels",
     "translate",
+    "translator",
 ]
 
 DEFAULT_BATCH_SIZE = 8
@@ -69,15 +88,16 @@ def _reflect_pad(x: Tensor, bottom: int, right: int) -> Tensor:
     return x
 
 
-def pad_to_multiple(x: Tensor | np.ndarray, divisor: int, min_size: int = 1
+def pad_to_multiple(x: Tensor | np.ndarray, divisor: int, min_size: int = 1, *, bucket: int = 1
                     ) -> tuple[Tensor | np.ndarray, tuple[int, int]]:
     """Pad an ``NxCxHxW`` batch at the bottom/right by reflection to a size the generator accepts.
 
     Returns the padded batch (same type as ``x``: tensor or numpy array) and the original
-    ``(h, w)`` to crop back to with :func:`crop_to`. Any input size works, even 1x1.
+    ``(h, w)`` to crop back to with :func:`crop_to`. Any input size works, even 1x1. ``bucket``
+    pads further, to multiples of it (see :func:`bucket_size`), so many sizes share a shape.
     """
     h, w = int(x.shape[-2]), int(x.shape[-1])
-    ph, pw = padded_size(h, w, divisor, min_size)
+    ph, pw = bucket_size(h, w, divisor=divisor, min_size=min_size, bucket=bucket)
     if (ph, pw) == (h, w):
         return x, (h, w)
     is_numpy = isinstance(x, np.ndarray)
@@ -176,12 +196,13 @@ def from_batch(y: Tensor) -> list[np.ndarray]:
 
 
 def map_images(run: Callable[[Tensor], Tensor], images: Any, *, channels: int, divisor: int,
-               min_size: int, batch_size: int = DEFAULT_BATCH_SIZE) -> Any:
+               min_size: int, batch_size: int = DEFAULT_BATCH_SIZE, bucket: int = 1) -> Any:
     """Apply an image generator ``run`` (padded NCHW float32 -> NCHW) to any supported input.
 
-    Inputs are converted, padded to ``divisor``/``min_size``, grouped into batches of up to
-    ``batch_size`` images of equal size, run, cropped back and converted to the input's type.
-    This is the single implementation behind :func:`translate` and the ONNX runtime.
+    Inputs are converted, padded to ``divisor``/``min_size`` (and ``bucket``, see
+    :func:`bucket_size`), grouped into batches of up to ``batch_size`` images of equal size, run,
+    cropped back and converted to the input's type. This is the single implementation behind
+    :func:`translate` and the ONNX runtime.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -193,12 +214,14 @@ def map_images(run: Callable[[Tensor], Tensor], images: Any, *, channels: int, d
     for i, (batch, _) in enumerate(converted):
         for j in range(batch.shape[0]):
             rows.setdefault(tuple(batch.shape[-2:]), []).append((i, j))
+    # Sizes that pad to the same bucket still run separately: a batch holds one input size, so
+    # cropping back stays a plain slice. The compiled shape is shared all the same.
     outputs: list[list[Tensor | None]] = [[None] * b.shape[0] for b, _ in converted]
     for members in rows.values():
         for start in range(0, len(members), batch_size):
             chunk = members[start : start + batch_size]
             x = torch.cat([converted[i][0][j : j + 1] for i, j in chunk])
-            xp, size = pad_to_multiple(x, divisor, min_size)
+            xp, size = pad_to_multiple(x, divisor, min_size, bucket=bucket)
             y = crop_to(run(xp), size, tuple(xp.shape[-2:]))
             for k, (i, j) in enumerate(chunk):
                 outputs[i][j] = y[k : k + 1]
@@ -228,25 +251,38 @@ def resolve_target(model: GANModel, target: str | None, *, kind: str) -> tuple[s
     return target, spec
 
 
+def _count(images: Any) -> int:
+    items = images if isinstance(images, (list, tuple)) else [images]
+    return sum(int(i.shape[0]) if isinstance(i, Tensor) and i.ndim == 4 else 1 for i in items)
+
+
 @torch.no_grad()
 def translate(model: GANModel, images: Any, *, target: str | None = None,
-              batch_size: int = DEFAULT_BATCH_SIZE) -> Any:
+              batch_size: int = DEFAULT_BATCH_SIZE, precision: str = "fp32",
+              compile: str | bool = "off", bucket: int | None = None,
+              compile_options: dict[str, Any] | None = None) -> Any:
     """Translate ``images`` with the image-input target ``target`` (default: the first one).
 
     Runs in eval mode (the model's mode is restored afterwards) on the model's device. See the
     module docstring for accepted inputs; any image size works (reflect-padded to the generator's
-    size divisor and cropped back). Raises ``ValueError`` for an unknown or latent target.
+    size divisor and cropped back).
+
+    ``precision`` (``fp32``, ``bf16``, ``auto``), ``compile`` (``off``, ``on``, ``auto``) and
+    ``bucket`` choose the fast paths of :func:`translator` (docs/inference.md); the defaults run
+    fp32 eager, exactly as before. To translate many times with a compiled model, build one
+    :func:`translator` and call its ``translate`` so compiled code is reused.
+
+    Raises:
+        ValueError: an unknown or latent target, or an unknown precision/compile value.
     """
-    _, spec = resolve_target(model, target, kind="image")
-    net = model.nets[spec.net]
-    device = model.device
-
-    def run(x: Tensor) -> Tensor:
-        return net(x.to(device)).float()
-
+    runner = torch_translator(model, target=target, precision=precision, compile=compile,
+                              bucket=bucket, images=_count(images),
+                              compile_options=compile_options)
     with model.evaluating():
-        return map_images(run, images, channels=spec.in_channels, divisor=spec.size_divisor,
-                          min_size=spec.min_size, batch_size=batch_size)
+        return runner.translate(images, batch_size=batch_size)
+
+
+translator = torch_translator
 
 
 @torch.no_grad()

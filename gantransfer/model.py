@@ -158,16 +158,17 @@ class GANModel(nn.Module):
 
     # -- inference helpers shared by every architecture ----------------------------------------
     @torch.no_grad()
-    def translate(self, images: Any, *, direction: str | None = None) -> Any:
+    def translate(self, images: Any, *, direction: str | None = None, **options: Any) -> Any:
         """Translate images with an image-input target (``direction`` names it, e.g. ``"a2b"``).
 
         ``images``: a PIL image, a HxWxC uint8 array, a CxHxW / NxCxHxW tensor in [-1, 1], or a
         list of those. The output mirrors the input type; any size works (inputs are padded to
-        the generator's size divisor by reflection and cropped back).
+        the generator's size divisor by reflection and cropped back). ``options`` go to
+        :func:`gantransfer.inference.translate` (``batch_size``, ``precision``, ``compile``...).
         """
         from .inference import translate
 
-        return translate(self, images, target=direction)
+        return translate(self, images, target=direction, **options)
 
     @torch.no_grad()
     def generate(self, n: int, *, target: str | None = None,

@@ -1,0 +1,296 @@
+"""Translate image files with decoding, inference and encoding overlapped.
+
+    >>> from gantransfer.pipeline import translate_files
+    >>> stats = translate_files(model, [("in/a.jpg", "out/a.png")], precision="auto")  # doctest: +SKIP
+    >>> print(f"{stats.images_per_second:.2f} img/s, model {stats.model_seconds:.1f} s")  # doctest: +SKIP
+
+Decoder threads read and pad images ahead of the model, the caller's thread runs batches of
+images of equal (bucketed) size, and writer threads crop, encode and atomically save the outputs
+behind it. Pillow's codecs and torch release the GIL, so on a 2-core CPU the file work hides
+behind the model. At most ``max_in_memory`` images are held at any time (decoding, waiting in a
+batch or being written), however many files there are. ``gtx translate`` and
+``benchmarks/bench_translate.py`` both run this code. See docs/inference.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._runner import Translator, torch_translator
+from .data.folders import ImageReadError
+from .inference import crop_to, pad_to_multiple
+
+__all__ = ["PipelineStats", "as_translator", "onnx_translator", "save_image", "translate_files"]
+
+log = logging.getLogger(__name__)
+
+PathPair = tuple["str | os.PathLike[str]", "str | os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class PipelineStats:
+    """What a :func:`translate_files` run did and how long it took.
+
+    ``model_seconds`` is the time spent inside the generator (summed over batches), including
+    ``compile_seconds`` (first runs of newly compiled shapes); ``wall_seconds - model_seconds``
+    is what decoding, encoding and waiting added on top.
+    ``peak_in_memory`` is the most images held at once (bounded by ``max_in_memory``).
+    """
+
+    images: int
+    skipped: int
+    batches: int
+    wall_seconds: float
+    model_seconds: float
+    compile_seconds: float
+    peak_in_memory: int
+    description: str = ""
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def model_images_per_second(self) -> float:
+        return self.images / self.model_seconds if self.model_seconds > 0 else 0.0
+
+    @property
+    def overhead(self) -> float:
+        """Wall time beyond the model's, as a fraction of the model's (0.05 = 5 %)."""
+        return self.wall_seconds / self.model_seconds - 1.0 if self.model_seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "images_per_second": self.images_per_second,
+                "model_images_per_second": self.model_images_per_second,
+                "overhead": self.overhead}
+
+
+def save_image(image: Any, path: str | os.PathLike[str]) -> None:
+    """Save a PIL image atomically (no half-written file, even on a crash); the format follows
+    the extension (``.png`` when there is none)."""
+    from ._io import atomic_path
+
+    path = Path(path)
+    ext = path.suffix.lstrip(".").upper()
+    fmt = {"JPG": "JPEG", "TIF": "TIFF", "": "PNG"}.get(ext, ext)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=fmt)
+
+
+def onnx_translator(model: Any, *, bucket: int = 1) -> Translator:
+    """A :class:`~gantransfer.inference.Translator` running an ``OnnxModel`` (onnxruntime)."""
+    meta = model.metadata
+    if meta.input_kind != "image":
+        raise ValueError(f"{model.path} is a latent generator; it cannot translate images")
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(model.run(x.detach().cpu().numpy()))
+
+    return Translator(forward, channels=meta.in_channels, divisor=meta.size_divisor,
+                      min_size=meta.min_size, bucket=bucket,
+                      description=f"onnxruntime {meta.precision} on {', '.join(model.providers)}")
+
+
+def as_translator(model: Any, *, target: str | None = None, precision: str = "fp32",
+                  compile: str | bool = "off", bucket: int | None = None,
+                  images: int | None = None) -> Translator:
+    """A Translator for a :class:`~gantransfer.GANModel`, an ``OnnxModel`` or a Translator.
+
+    ``precision``/``compile`` apply to PyTorch models; an ONNX file runs at the precision it was
+    exported with, so it accepts only their defaults (or ``auto``). Raises ``ValueError``
+    otherwise and ``TypeError`` for another kind of model.
+    """
+    if isinstance(model, Translator):
+        return model
+    if hasattr(model, "metadata") and hasattr(model, "session"):  # OnnxModel, imported lazily
+        if precision not in ("fp32", "auto") or compile not in ("off", "auto", False):
+            raise ValueError(
+                f"precision={precision!r}/compile={compile!r} apply to PyTorch models; an ONNX "
+                "file runs at the precision it was exported with (export an int8 file for "
+                "faster CPU inference), so leave them at fp32/off or auto")
+        return onnx_translator(model, bucket=1 if bucket is None else bucket)
+    from .model import GANModel
+
+    if isinstance(model, GANModel):
+        return torch_translator(model, target=target, precision=precision, compile=compile,
+                                bucket=bucket, images=images)
+    raise TypeError(f"cannot translate with a {type(model).__name__}: expected a GANModel, an "
+                    "OnnxModel (gantransfer.onnx.load) or a Translator")
+
+
+@dataclass
+class _Item:
+    index: int
+    dst: Path
+    x: torch.Tensor  # 1xCxHxW, padded
+    size: tuple[int, int]
+
+
+def _decode(index: int, src: Path, dst: Path, translator: Translator) -> _Item:
+    from .data.images import read_image
+
+    image = read_image(src, channels=translator.channels)
+    arr = np.asarray(image)
+    arr = arr[:, :, None] if arr.ndim == 2 else arr
+    # Same arithmetic as gantransfer.inference.to_batch, so the pixels match translate().
+    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))[None]).float() / 127.5 - 1.0
+    x, size = pad_to_multiple(x, translator.divisor, translator.min_size, bucket=translator.bucket)
+    return _Item(index, dst, x, size)  # type: ignore[arg-type]
+
+
+def _encode(y: torch.Tensor, dst: Path) -> None:
+    from PIL import Image
+
+    arr = np.rint((np.clip(y[0].numpy(), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+    arr = arr.transpose(1, 2, 0)
+    save_image(Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr), dst)
+
+
+def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None = None,
+                    batch_size: int = 1, precision: str = "fp32", compile: str | bool = "off",
+                    bucket: int | None = None, workers: int | None = None, writers: int = 2,
+                    max_in_memory: int | None = None, skip_bad_images: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> PipelineStats:
+    """Translate ``(input file, output file)`` pairs; outputs keep each input's size.
+
+    Args:
+        model: a GANModel, an OnnxModel or a :class:`~gantransfer.inference.Translator`.
+        pairs: input and output paths; output folders are created, outputs are PNG unless their
+            extension says otherwise, and each is written atomically.
+        batch_size: images of equal padded size run together (1 is fastest on small CPUs).
+        precision, compile, bucket, target: see :func:`gantransfer.inference.translator`
+            (``compile="auto"`` counts ``len(pairs)`` images).
+        workers: decoder threads (default ``min(4, cpu count)``); ``writers``: encoder threads.
+        max_in_memory: most images held at once (default ``2 * batch_size + 2 * workers``);
+            must be at least ``batch_size``.
+        skip_bad_images: log and count unreadable files instead of stopping at the first one.
+        progress: called as ``progress(done, total)`` after each batch.
+
+    Returns:
+        :class:`PipelineStats`; outputs are all saved when it returns.
+
+    Raises:
+        ImageReadError: an unreadable input (unless ``skip_bad_images``), naming the file; no
+            output is written for it, and images already translated stay written.
+        ValueError: bad options.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    translator = as_translator(model, target=target, precision=precision, compile=compile,
+                               bucket=bucket, images=len(pairs))
+    workers = workers or min(4, os.cpu_count() or 1)
+    limit = max_in_memory or 2 * batch_size + 2 * workers
+    if limit < batch_size:
+        raise ValueError(f"max_in_memory ({limit}) must be at least batch_size ({batch_size})")
+    evaluating = getattr(model, "evaluating", None)
+    start = time.perf_counter()
+    model_start, compile_start = translator.model_seconds, translator.compile_seconds
+    with (evaluating() if callable(evaluating) else contextlib.nullcontext()):
+        run = _Run(translator, [(Path(s), Path(d)) for s, d in pairs], batch_size=batch_size,
+                   workers=workers, writers=writers, limit=limit, skip=skip_bad_images,
+                   progress=progress)
+        run.execute()
+    return PipelineStats(images=run.done, skipped=run.skipped, batches=run.batches,
+                         wall_seconds=time.perf_counter() - start,
+                         model_seconds=translator.model_seconds - model_start,
+                         compile_seconds=translator.compile_seconds - compile_start,
+                         peak_in_memory=run.peak, description=translator.description)
+
+
+class _Run:
+    """One pipeline run: the bookkeeping of :func:`translate_files` (called from one thread)."""
+
+    def __init__(self, translator: Translator, pairs: list[tuple[Path, Path]], *, batch_size: int,
+                 workers: int, writers: int, limit: int, skip: bool,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.translator, self.pairs, self.batch_size = translator, pairs, batch_size
+        self.workers, self.writers, self.limit, self.skip = workers, writers, limit, skip
+        self.progress = progress
+        self.held = 0  # images decoding, waiting in a bucket, or being written
+        self.peak = self.done = self.skipped = self.batches = 0
+        self.next = 0
+        self.decoding: deque[tuple[int, Future[_Item]]] = deque()
+        self.writing: set[Future[None]] = set()
+        self.buckets: dict[tuple[int, ...], list[_Item]] = {}
+
+    def execute(self) -> None:
+        decode_pool = ThreadPoolExecutor(self.workers, thread_name_prefix="gtx-decode")
+        write_pool = ThreadPoolExecutor(self.writers, thread_name_prefix="gtx-encode")
+        try:
+            self._loop(decode_pool, write_pool)
+        finally:
+            decode_pool.shutdown(wait=True, cancel_futures=True)
+            write_pool.shutdown(wait=True)  # finish (or cleanly fail) every started save
+        self._reap(block=False)
+
+    def _loop(self, decode_pool: ThreadPoolExecutor, write_pool: ThreadPoolExecutor) -> None:
+        while True:
+            self._reap(block=False)
+            while self.next < len(self.pairs) and self.held < self.limit:
+                src, dst = self.pairs[self.next]
+                fut = decode_pool.submit(_decode, self.next, src, dst, self.translator)
+                self.decoding.append((self.next, fut))
+                self.next += 1
+                self.held += 1
+                self.peak = max(self.peak, self.held)
+            if self.decoding:
+                self._take(self.decoding.popleft()[1], write_pool)
+            elif self.buckets:  # nothing more can arrive before a batch runs: run the fullest
+                key = max(self.buckets, key=lambda k: len(self.buckets[k]))
+                self._run_batch(self.buckets.pop(key), write_pool)
+            elif self.next < len(self.pairs):
+                self._reap(block=True)  # at the memory limit: wait for a save to finish
+            else:
+                break
+
+    def _take(self, fut: Future[_Item], write_pool: ThreadPoolExecutor) -> None:
+        try:
+            item = fut.result()
+        except ImageReadError as exc:
+            self.held -= 1
+            if not self.skip:
+                raise
+            self.skipped += 1
+            log.warning("skipping %s", exc)
+            return
+        key = tuple(item.x.shape[1:])
+        members = self.buckets.setdefault(key, [])
+        members.append(item)
+        if len(members) >= self.batch_size:
+            self._run_batch(self.buckets.pop(key), write_pool)
+
+    def _run_batch(self, items: list[_Item], write_pool: ThreadPoolExecutor) -> None:
+        y = self.translator(torch.cat([it.x for it in items])).cpu()
+        padded = tuple(items[0].x.shape[-2:])
+        for k, it in enumerate(items):
+            out = crop_to(y[k : k + 1], it.size, padded)  # type: ignore[arg-type]
+            self.writing.add(write_pool.submit(_encode, out, it.dst))  # type: ignore[arg-type]
+        self.batches += 1
+        if self.progress is not None:
+            self.progress(self.done + len(self.writing), len(self.pairs))
+
+    def _reap(self, *, block: bool) -> None:
+        """Count finished saves (raising the first save error); with ``block``, wait for one."""
+        if not self.writing:
+            return
+        if block:
+            finished, _ = wait(self.writing, return_when=FIRST_COMPLETED)
+        else:
+            finished = {f for f in self.writing if f.done()}
+        for fut in finished:
+            self.writing.discard(fut)
+            self.held -= 1
+            fut.result()
+            self.done += 1
