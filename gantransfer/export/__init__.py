@@ -1,4 +1,4 @@
-"""Torch -> ONNX export with verification, and the onnxruntime inference runtime.
+"""Torch -> ONNX export with verification, int8 quantisation, and the onnxruntime runtime.
 
 ``gantransfer.export_onnx`` is :func:`export_onnx`; ``gantransfer.onnx`` is
 :mod:`gantransfer.export.runtime`. onnx and onnxruntime are imported only when these run.
@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from .exporter import ExportResult, ExportVerificationError, export_onnx
 from .metadata import METADATA_PREFIX, OnnxMetadata
+from .quantize import CalibrationError, QuantizationError, QuantizationReport, quantize_int8
 
 __all__ = [
     "METADATA_PREFIX",
+    "CalibrationError",
     "ExportResult",
     "ExportVerificationError",
     "OnnxMetadata",
+    "QuantizationError",
+    "QuantizationReport",
     "export_onnx",
+    "quantize_int8",
 ]
