@@ -27,14 +27,17 @@ COMMON = ["--device", "cpu", "--progress", "none", "--set", "log_every=1",
           "--set", "sample_every=0", "--set", "num_workers=0"]
 
 
-def _run(args: list[str], *, dump: Path, torchrun: bool = True) -> subprocess.CompletedProcess:
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                 "--nproc-per-node", "2", "-m", "gantransfer"] if torchrun
-                else [sys.executable, "-m", "gantransfer"])
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+
+
+def _run(args: list[str], *, dump: Path, torchrun: bool = True,
+         ok: bool = True) -> subprocess.CompletedProcess:
+    launcher = [*TORCHRUN, "-m", "gantransfer"] if torchrun else [sys.executable, "-m", "gantransfer"]
     env = dict(os.environ, GANTRANSFER_DEBUG_STATE_DIR=str(dump), OMP_NUM_THREADS="1")
     proc = subprocess.run([*launcher, "train", *args, *COMMON], env=env, capture_output=True,
                           text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if ok:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
@@ -73,6 +76,11 @@ def test_dcgan_under_torchrun_keeps_ranks_identical_writes_once_and_resumes(tmp_
     assert start[0] == start[1], "DDP did not start every rank from rank 0's weights"
     assert end[0] == end[1], "ranks' weights diverged: gradients were not synchronised"
     assert start[0] != end[0], "training did not change the weights"
+    # Without sync_batchnorm each rank keeps its own BatchNorm running statistics (its own
+    # samples): they differ, which is what sync_batchnorm exists to change.
+    ranks = [torch.load(dump / f"end_rank{r}.pt", weights_only=True) for r in range(2)]
+    stats = [k for k in ranks[0] if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(not torch.equal(ranks[0][k], ranks[1][k]) for k in stats)
     # Rank 0 alone writes: each step logged exactly once, and nothing beyond the expected files.
     assert _logged_steps(run) == [1, 2]
     assert _files(run) == ["checkpoints/step_0000002.pt", "config.toml", "metrics.jsonl",
@@ -141,3 +149,98 @@ def test_cyclegan_two_processes_batch_one_equal_one_process_batch_two(tmp_path, 
                                    rtol=1e-5, msg=lambda m, n=name: f"{n}: {m}")
         assert not torch.equal(p.detach(), start[key]), f"{name} did not train"
     assert solid_total > 0.5 * count, f"only {solid_total}/{count} weights were compared"
+
+
+def test_sync_batchnorm_on_cpu_is_refused_up_front_on_every_rank(tmp_path, single_data):
+    # torch's SyncBatchNorm runs on GPUs only; on the CPU the engine says so before training
+    # instead of failing inside the first step. (Its GPU behaviour needs 2 GPUs to test.)
+    proc = _run(["dcgan", "--data", str(single_data), "-o", str(tmp_path / "run"), "--steps", "2",
+                 "-b", "2", "--set", "sync_batchnorm=true", *DCGAN], dump=tmp_path / "dump",
+                ok=False)
+    assert proc.returncode != 0
+    for rank in (0, 1):
+        assert f"rank {rank} failed: sync_batchnorm needs GPUs" in proc.stderr, proc.stderr[-3000:]
+
+
+# A torchrun worker that trains CycleGAN in float64 (the model and a float64 view of the data).
+# In float32 the two runs differ by summation-order round-off (~2e-5 of the largest gradient),
+# and Adam, whose first steps move every weight by about lr * sign(gradient), turns that into
+# full-size moves of opposite sign for weights whose gradient is near zero; after a few steps
+# the runs drift apart by 5-15 % of how far the weights moved, which hides real bugs. In
+# float64 the round-off is ~1e-16, so the weights must agree to ~1e-12 of their movement.
+FLOAT64_WORKER = """
+import json
+import sys
+import torch
+import gantransfer
+from gantransfer.data import DataConfig, build_dataset
+from gantransfer.engine import TrainConfig, Trainer
+
+
+class Float64:
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        return {k: v.double() for k, v in self.dataset[key].items()}
+
+
+def build(root, *, batch_size, steps, arch_config):
+    model = gantransfer.get("cyclegan", **arch_config).double()
+    data_config = DataConfig(root=root, load_size=16, crop_size=16).resolved(model.data_defaults())
+    data = Float64(build_dataset("unpaired", data_config))
+    config = TrainConfig(steps=steps, batch_size=batch_size, device="cpu", seed=0,
+                         sample_every=0, num_workers=0, log_every=1)
+    return model, data, config
+
+
+if __name__ == "__main__":
+    root, out, steps, arch_config = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+    model, data, config = build(root, batch_size=1, steps=steps, arch_config=arch_config)
+    Trainer(model, data, config, out, callbacks=[]).fit()
+"""
+
+
+def test_cyclegan_two_processes_batch_one_reach_the_weights_of_one_process_batch_two(
+        tmp_path, two_domain):
+    steps = 3
+    worker, dump = tmp_path / "float64_worker.py", tmp_path / "dump"
+    worker.write_text(FLOAT64_WORKER)
+    env = dict(os.environ, GANTRANSFER_DEBUG_STATE_DIR=str(dump), OMP_NUM_THREADS="1")
+    proc = subprocess.run([*TORCHRUN, str(worker), str(two_domain), str(tmp_path / "ddp"),
+                           str(steps), json.dumps(CYCLEGAN)], env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(set(_digests(dump, "end"))) == 1
+
+    # The reference: one process, batch 2, same initial weights, same samples per step (the
+    # strided sampler gives rank r the global positions r, r+2, ...).
+    sys.path.insert(0, str(tmp_path))
+    try:
+        from float64_worker import build
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("float64_worker", None)
+    model, data, config = build(str(two_domain), batch_size=2, steps=steps, arch_config=CYCLEGAN)
+    start = torch.load(dump / "start_rank0.pt", weights_only=True)
+    model.load_state_dict(start)
+    Trainer(model, data, config, tmp_path / "single", callbacks=[]).fit()
+
+    ddp = torch.load(dump / "end_rank0.pt", weights_only=True)
+    trained = 0
+    for name, p in model.named_parameters():
+        ref, w = p.detach(), ddp[name]
+        assert w.dtype == torch.float64
+        moved = (ref - start[name]).norm().item()
+        # Every weight: off by far less than one Adam step (lr 2e-4). Measured: 4e-10, in
+        # biases in front of InstanceNorm, whose true gradient is zero (round-off only).
+        assert (w - ref).abs().max().item() < 1e-8, name
+        if moved > 1e-6:  # weights that really train (an Adam step moves each by ~lr)
+            trained += 1
+            # Measured: up to 6e-14. A wrong sample order gives 1.6, no gradient averaging
+            # on one discriminator 1.0 (the test fails for both).
+            assert (w - ref).norm().item() / moved < 1e-9, f"{name}: moved {moved:.3g}"
+    assert trained > len(list(model.parameters())) // 2, f"only {trained} tensors trained"

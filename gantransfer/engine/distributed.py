@@ -172,10 +172,19 @@ class NetWrapper:
     broadcasts them once at construction and averages gradients); BatchNorm running statistics
     are per-rank (rank 0's are the ones saved) unless ``sync_batchnorm`` is on, which makes the
     batch statistics, and so the running ones, global.
+
+    Raises:
+        ValueError: ``sync_batchnorm`` on a CPU device (torch's SyncBatchNorm needs GPUs).
     """
 
     def __init__(self, nets: nn.ModuleDict, *, device: torch.device,
                  sync_batchnorm: bool = False) -> None:
+        if sync_batchnorm and device.type == "cpu":
+            # Checked here, not at the first forward: torch's SyncBatchNorm only runs on
+            # accelerators and would fail mid-step, on every rank, with a less helpful message.
+            raise ValueError("sync_batchnorm needs GPUs: torch's SyncBatchNorm does not run on "
+                             "the CPU; set sync_batchnorm = false for CPU runs (BatchNorm "
+                             "statistics are then per rank, rank 0's are saved)")
         self.nets = nets
         self.originals: dict[str, nn.Module] = dict(nets.items())
         self.wrappers: dict[str, DistributedDataParallel] = {}
