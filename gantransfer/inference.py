@@ -68,22 +68,31 @@ def padded_size(h: int, w: int, divisor: int, min_size: int = 1) -> tuple[int, i
     return max(math.ceil(h / divisor) * divisor, floor), max(math.ceil(w / divisor) * divisor, floor)
 
 
-def _reflect_pad(x: Tensor, bottom: int, right: int) -> Tensor:
-    """Reflect-pad the bottom/right of an NCHW tensor by any amount.
+def _reflect_pad(x: Tensor | np.ndarray, bottom: int, right: int) -> Tensor | np.ndarray:
+    """Reflect-pad the bottom/right of an NCHW tensor or array by any amount.
 
     ``F.pad(mode="reflect")`` needs the pad to be smaller than the side, so a large pad (a tiny
     image) is applied in several reflections; a side of length 1 has nothing to reflect and is
-    replicated instead.
+    replicated instead. numpy arrays are padded with numpy (the same values), so that threads
+    preparing images never enter torch's OpenMP pool while the model runs on it.
     """
+    is_numpy = isinstance(x, np.ndarray)
+
+    def pad(t: Any, b: int, r: int, mode: str) -> Any:
+        if is_numpy:
+            return np.pad(t, ((0, 0), (0, 0), (0, b), (0, r)),
+                          mode="edge" if mode == "replicate" else "reflect")
+        return F.pad(t, (0, r, 0, b), mode=mode)
+
     while bottom > 0 or right > 0:
         h, w = x.shape[-2:]
         if (bottom and h == 1) or (right and w == 1):
             rb, rr = (bottom if h == 1 else 0), (right if w == 1 else 0)
-            x = F.pad(x, (0, rr, 0, rb), mode="replicate")
+            x = pad(x, rb, rr, "replicate")
             bottom, right = bottom - rb, right - rr
             continue
         pb, pr = min(bottom, h - 1), min(right, w - 1)
-        x = F.pad(x, (0, pr, 0, pb), mode="reflect")
+        x = pad(x, pb, pr, "reflect")
         bottom, right = bottom - pb, right - pr
     return x
 
@@ -100,10 +109,7 @@ def pad_to_multiple(x: Tensor | np.ndarray, divisor: int, min_size: int = 1, *, 
     ph, pw = bucket_size(h, w, divisor=divisor, min_size=min_size, bucket=bucket)
     if (ph, pw) == (h, w):
         return x, (h, w)
-    is_numpy = isinstance(x, np.ndarray)
-    t = torch.from_numpy(np.ascontiguousarray(x)) if is_numpy else x
-    out = _reflect_pad(t, ph - h, pw - w)
-    return (out.numpy() if is_numpy else out), (h, w)
+    return _reflect_pad(x, ph - h, pw - w), (h, w)
 
 
 def crop_to(y: Tensor | np.ndarray, size: tuple[int, int], padded: tuple[int, int]

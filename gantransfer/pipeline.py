@@ -144,10 +144,11 @@ def _decode(index: int, src: Path, dst: Path, translator: Translator) -> _Item:
     image = read_image(src, channels=translator.channels)
     arr = np.asarray(image)
     arr = arr[:, :, None] if arr.ndim == 2 else arr
-    # Same arithmetic as gantransfer.inference.to_batch, so the pixels match translate().
-    x = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))[None]).float() / 127.5 - 1.0
+    # numpy only: torch ops here would start OpenMP teams that fight the model's threads for the
+    # cores. Same float32 arithmetic as gantransfer.inference.to_batch, so the pixels match.
+    x = arr.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(127.5) - np.float32(1.0)
     x, size = pad_to_multiple(x, translator.divisor, translator.min_size, bucket=translator.bucket)
-    return _Item(index, dst, x, size)  # type: ignore[arg-type]
+    return _Item(index, dst, torch.from_numpy(np.ascontiguousarray(x)), size)
 
 
 def _encode(y: torch.Tensor, dst: Path) -> None:

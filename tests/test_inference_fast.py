@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 from torch._dynamo.utils import counters
@@ -162,3 +163,14 @@ def test_a_failing_compile_falls_back_to_eager_with_one_warning(model, caplog):
     expected = model.translate(x, bucket=runner.bucket)
     torch.testing.assert_close(first, expected, rtol=0, atol=0)
     torch.testing.assert_close(second, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (1, 3, 2, 5), (2, 3, 37, 53), (1, 1, 3, 40)])
+@pytest.mark.parametrize("bucket", [1, 0, 64])
+def test_numpy_padding_equals_torch_padding(shape, bucket):
+    # The pipeline pads with numpy in its decoder threads; translate() pads tensors with torch.
+    x = torch.randn(*shape)
+    t, size_t = pad_to_multiple(x, 4, 16, bucket=bucket)
+    n, size_n = pad_to_multiple(x.numpy(), 4, 16, bucket=bucket)
+    assert isinstance(n, np.ndarray) and size_t == size_n
+    np.testing.assert_array_equal(t.numpy(), n)
