@@ -13,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -22,7 +22,12 @@ from gantransfer.cli.app import app
 from gantransfer.config import to_plain
 from gantransfer.data import demo
 from gantransfer.engine.checkpoint import save_checkpoint
-from gantransfer.export.quantize import CalibrationError, QuantizationError, quantize_int8
+from gantransfer.export.quantize import (
+    CalibrationError,
+    QuantizationError,
+    fp32_conv_nodes,
+    quantize_int8,
+)
 
 runner = CliRunner()
 SIZE = 32
@@ -140,8 +145,8 @@ def test_refused_quantisation_names_psnr_and_keeps_existing_file(run):
                                                 r"200 dB.*--min-psnr"):
         quantize_int8(run["fp32"], dest, calib=run["calib"], size=SIZE, min_psnr=200)
     assert dest.read_bytes() == b"old file"
-    assert sorted(p.name for p in run["root"].iterdir() if p.name.startswith(".refused"))\
-        == []  # no temporary file left behind
+    leftovers = [p.name for p in run["root"].iterdir() if p.name.startswith(".refused")]
+    assert leftovers == []  # no temporary file left behind
     fresh = run["root"] / "never.onnx"
     with pytest.raises(QuantizationError):
         quantize_int8(run["fp32"], fresh, calib=run["calib"], size=SIZE, min_psnr=200)
@@ -183,3 +188,33 @@ def test_int8_option_errors(run, tmp_path):
         gantransfer.export_onnx(dcgan, tmp_path / "x.onnx", precision="int8",
                                 calib=run["calib"])
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_fp32_convs_found_by_topology_not_names_or_order():
+    def conv(name, x, y):
+        return helper.make_node("Conv", [x, f"w_{y}"], [y], name=name)
+
+    # x -> A -> B -> (C | T) ; C -> add ; T(ConvTranspose) -> D -> add -> E -> out
+    nodes = [conv("", "x", "a"), conv("mid1", "a", "b"), conv("mid2", "b", "c"),
+             helper.make_node("ConvTranspose", ["b", "w_t"], ["t"], name="up"),
+             conv("mid3", "t", "d"), helper.make_node("Add", ["c", "d"], ["s"], name="add"),
+             conv("tail", "s", "out")]
+    model = helper.make_model(helper.make_graph(list(reversed(nodes)), "g", [], []))
+    keep = fp32_conv_nodes(model)  # reversed node order: must not matter
+    first = next(n.name for n in model.graph.node if n.output[0] == "a")
+    assert first  # the unnamed first conv was given a name so it can be excluded
+    assert sorted(keep) == sorted([first, "tail"])
+
+
+def test_static_shape_int8_export_fills_fixed_batches(run, tmp_path):
+    dest = tmp_path / "static.onnx"
+    result = gantransfer.export_onnx(run["ckpt"], dest, target="a2b", static_shape=(3, 32, 32),
+                                     precision="int8", calib=run["calib"], min_psnr=0)[0]
+    assert list(result.max_abs_error) == ["3x3x32x32"]
+    meta = gantransfer.onnx.load(dest, providers="cpu").metadata
+    # 8 calibration images in fixed batches of 3: the last batch is padded, not counted twice
+    assert meta.quantization["calib_images"] == 8 and meta.psnr_db == round(result.psnr, 3)
+    with pytest.raises(ValueError, match="fixed input size 32x32"):
+        gantransfer.export_onnx(run["ckpt"], tmp_path / "bad.onnx", target="a2b",
+                                static_shape=(1, 32, 32), precision="int8",
+                                calib=run["calib"], calib_size=64)

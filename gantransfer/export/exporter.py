@@ -232,7 +232,9 @@ def _export_one(model: GANModel, name: str, spec: ExportSpec, dest: Path, *,
     with tempfile.TemporaryDirectory(prefix="gantransfer-export-") as tmp:
         fp32 = export_network(model.nets[spec.net], spec, Path(tmp, "fp32.onnx"), metadata=meta,
                               label=label, **{**options, "precision": "fp32"})
-        size = int8.get("size") or model.data_defaults().get("crop_size") or 256
+        size = int8["size"]
+        if size is None and options.get("static_shape") is None:  # a static file has its own
+            size = model.data_defaults().get("crop_size") or 256
         report = quantize_int8(fp32.path, dest, calib=int8["calib"], count=int8["count"],
                                size=size, min_psnr=int8["min_psnr"])
     return ExportResult(path=dest, target=name, precision="int8",

@@ -360,7 +360,11 @@ def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str
 
     fp32_path, dest = Path(fp32_path), Path(dest)
     model = onnx.load(os.fspath(fp32_path))
-    meta = OnnxMetadata.from_props({p.key: p.value for p in model.metadata_props})
+    try:
+        meta = OnnxMetadata.from_props({p.key: p.value for p in model.metadata_props})
+    except ValueError as exc:
+        raise ValueError(f"{fp32_path} was not written by gantransfer.export_onnx (no "
+                         "gantransfer metadata): export it with gtx export first") from exc
     if meta.input_kind != "image":
         raise ValueError(
             f"{fp32_path} is a latent generator; int8 export supports image-to-image generators "
