@@ -13,8 +13,9 @@ each backend, times
   (decode, infer, encode, atomic save), exactly what ``gtx translate`` runs;
 
 after one warm-up batch (which is where torch.compile compiles; its time is reported apart).
-``overhead`` is end-to-end / model - 1; the target is <= 15 %. ``psnr`` compares each backend's
-model outputs with torch fp32 eager. The int8 row appears when ``gantransfer.export_onnx``
+``overhead`` is end-to-end / model - 1; the target is <= 15 %. ``x fp32`` is end-to-end
+throughput relative to torch fp32 eager's. ``psnr`` compares each backend's model outputs with
+torch fp32 eager. The int8 row appears when ``gantransfer.export_onnx``
 offers ``precision="int8"`` (calibrated on the same images; with random weights its PSNR says
 little about a trained model's).
 """
@@ -164,17 +165,20 @@ def _machine() -> str:
 
 def format_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     header = ["backend", "model s", "end-to-end s", "overhead", "img/s", "model img/s",
-              "PSNR dB", "warm-up s", "runs as"]
+              "x fp32", "PSNR dB", "warm-up s", "runs as"]
     table = [header]
+    base = next((r["images_per_second"] for r in rows if r["backend"] == "torch-fp32"
+                 and "skipped" not in r), None)
     for r in rows:
         if "skipped" in r:
-            table.append([r["backend"], "-", "-", "-", "-", "-", "-", "-", r["skipped"]])
+            table.append([r["backend"], "-", "-", "-", "-", "-", "-", "-", "-", r["skipped"]])
             continue
         psnr = r["psnr_vs_torch_fp32"]
         table.append([
             r["backend"], f"{r['model_seconds']:.2f}", f"{r['end_to_end_seconds']:.2f}",
             f"{100 * r['overhead']:+.1f}%", f"{r['images_per_second']:.2f}",
             f"{r['model_images_per_second']:.2f}",
+            "-" if base is None else f"{r['images_per_second'] / base:.2f}",
             "-" if psnr is None else ("inf" if psnr == float("inf") else f"{psnr:.1f}"),
             f"{r['warmup_seconds']:.1f}", r["description"],
         ])
