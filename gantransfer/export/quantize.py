@@ -384,8 +384,11 @@ def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str
     calib_files, held_files = calibration_split(calib, count=count)
     calib_x = load_calibration_images(calib_files, channels=meta.in_channels, size=hw,
                                       folder=calib)
-    held_x = load_calibration_images(held_files, channels=meta.in_channels, size=hw,
-                                     folder=calib)
+    try:
+        held_x = load_calibration_images(held_files, channels=meta.in_channels, size=hw,
+                                         folder=calib)
+    except CalibrationError:  # every held-out file unreadable: check on calibration images only
+        held_x = calib_x[:0]
     log.info("calibrating int8 on %d image(s) at %dx%d from %s (%d held out)", len(calib_x),
              *hw, calib, len(held_x))
 
@@ -410,10 +413,14 @@ def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str
             raise QuantizationError(f"onnxruntime quantize_static failed on {fp32_path}: "
                                     f"{exc}") from exc
         int8 = _session(raw)
-        value = psnr(_run(int8, calib_x, static[0]), _run(fp32, calib_x, static[0]))
-        held = (psnr(_run(int8, held_x, static[0]), _run(fp32, held_x, static[0]))
-                if len(held_x) else None)
+        outputs = [(_run(int8, x, static[0]), _run(fp32, x, static[0]))
+                   for x in (calib_x, held_x)]
         del int8
+        if not all(np.isfinite(q).all() for q, _ in outputs):
+            raise QuantizationError(f"the int8 copy of {fp32_path} gives NaN/Inf on the "
+                                    f"calibration images; nothing was written")
+        value = psnr(*outputs[0])
+        held = psnr(*outputs[1]) if len(held_x) else None
         worst = min(value, held) if held is not None else value
         where = f"{value:.2f} dB on {len(calib_x)} calibration image(s)" + (
             f", {held:.2f} dB on {len(held_x)} held-out image(s)" if held is not None else "")
@@ -423,7 +430,8 @@ def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str
                 f"{min_psnr:g} dB; nothing was written. Try more or more typical calibration "
                 f"images (--calib, --calib-count; real inputs of this generator, not outputs or "
                 f"noise), a calibration size like the training crop (--calib-size), or keep "
-                f"fp32. To write it anyway, lower the threshold (--min-psnr {math.floor(worst)})")
+                f"fp32. To write it anyway, lower the threshold (--min-psnr / min_psnr="
+                f"{math.floor(worst)})")
         report_meta = dict(
             precision="int8", psnr_db=round(value, 3),
             heldout_psnr_db=None if held is None else round(held, 3))
