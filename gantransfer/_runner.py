@@ -15,17 +15,19 @@ Hence on CPUs bf16 only pays when compiled, and compiling only pays for enough i
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import logging
 import math
 import shutil
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GANModel
@@ -256,7 +258,8 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
     """A :class:`Translator` for ``model``'s image-input ``target`` (default: the first).
 
     Args:
-        precision: ``fp32``, ``bf16`` (autocast on the model's device, output cast to float32) or
+        precision: ``fp32``, ``bf16`` (autocast on the model's device, output cast to float32;
+            the first and last convolutions stay float32, see :func:`_with_fp32_ends`) or
             ``auto`` (see :func:`resolve_inference_precision`).
         compile: ``off``, ``on`` or ``auto`` (see :func:`resolve_compile`); a failing or missing
             torch.compile falls back to eager with one warning.
@@ -277,6 +280,8 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
     device = model.device
     want_compile = resolve_compile(compile, device, images=images)
     chosen = resolve_inference_precision(precision, device, compiled=want_compile)
+    if chosen == "bf16":
+        net = _with_fp32_ends(net, in_channels=spec.in_channels, out_channels=spec.out_channels)
     eager = _forward(net, device, chosen)
     forward = eager
     if want_compile:
@@ -296,6 +301,66 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
     return Translator(forward, channels=spec.in_channels, divisor=spec.size_divisor,
                       min_size=spec.min_size, bucket=bucket, compiled=want_compile,
                       fallback=eager, device=device, description=text)
+
+
+class _Float32(nn.Module):
+    """Runs the wrapped layer in float32 inside a bf16 autocast region (parameters shared)."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return self.inner(x.float())
+
+
+_FP32_ENDS: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
+
+
+def _with_fp32_ends(net: nn.Module, *, in_channels: int, out_channels: int) -> nn.Module:
+    """A view of ``net`` whose first and last convolutions run in float32 under bf16 autocast.
+
+    Rounding the *image* to bf16 before the first convolution (8 mantissa bits, about one 8-bit
+    grey level near +-1) and the last convolution's output before tanh cost ~3 dB of PSNR: a
+    random resnet_9blocks at 128 px went from 43.6 dB to 46.9 dB against fp32 with both in fp32,
+    for ~1.5 % of the FLOPs. The first conv is the first one (in module order) taking
+    ``in_channels``, the last the last one giving ``out_channels``; no match leaves ``net`` as is.
+
+    The view shares every parameter and layer with ``net`` (only the containers on the path to
+    the two convolutions are shallow-copied), so it follows weight updates; it is cached per
+    ``net`` so that compiled code keyed on it is reused.
+    """
+    cached = _FP32_ENDS.get(net)
+    if cached is not None:
+        return cached
+    convs = [(n, m) for n, m in net.named_modules()
+             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    targets = set()
+    if convs and convs[0][1].in_channels == in_channels:
+        targets.add(convs[0][0])
+    if convs and convs[-1][1].out_channels == out_channels:
+        targets.add(convs[-1][0])
+    if "" in targets:  # the net is a single convolution
+        view: nn.Module = _Float32(net)
+    else:
+        view = _replace(net, targets, "") if targets else net
+    _FP32_ENDS[net] = view
+    return view
+
+
+def _replace(module: nn.Module, targets: set[str], prefix: str) -> nn.Module:
+    new = copy.copy(module)  # shares parameters, buffers and hooks; gets its own child table
+    new._modules = dict(module._modules)
+    for name, child in module._modules.items():
+        if child is None:
+            continue
+        full = f"{prefix}{name}"
+        if full in targets:
+            new._modules[name] = _Float32(child)
+        elif any(t.startswith(full + ".") for t in targets):
+            new._modules[name] = _replace(child, targets, full + ".")
+    return new
 
 
 def _forward(net: torch.nn.Module, device: torch.device, precision: str

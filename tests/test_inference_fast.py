@@ -174,3 +174,27 @@ def test_numpy_padding_equals_torch_padding(shape, bucket):
     n, size_n = pad_to_multiple(x.numpy(), 4, 16, bucket=bucket)
     assert isinstance(n, np.ndarray) and size_t == size_n
     np.testing.assert_array_equal(t.numpy(), n)
+
+
+def test_bf16_keeps_first_and_last_conv_float32_without_changing_the_model(model):
+    net = model.nets["g_ab"]
+    convs = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    seen: dict[int, torch.dtype] = {}
+
+    def record(k: int):
+        def hook(module, inputs, output) -> None:
+            seen[k] = output.dtype
+        return hook
+
+    hooks = [c.register_forward_hook(record(k)) for k, c in enumerate(convs)]
+    try:
+        model.translate(torch.rand(3, 32, 32) * 2 - 1, precision="bf16")
+    finally:
+        for h in hooks:
+            h.remove()
+    assert seen[0] == seen[len(convs) - 1] == torch.float32  # image in, picture out: fp32
+    assert {seen[k] for k in range(1, len(convs) - 1)} == {torch.bfloat16}
+    # the model itself is untouched: no wrapper layers, the same parameters
+    assert not any(name.endswith("inner") for name, _ in net.named_modules())
+    assert [type(c) for c in convs] == [type(m) for m in net.modules()
+                                        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
