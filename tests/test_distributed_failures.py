@@ -218,3 +218,38 @@ def test_ctrl_c_in_one_process_stops_at_the_step_boundary_and_saves(tmp_path, si
     assert [p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")] == ["step_0000003.pt"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
+
+
+def test_a_lost_connection_is_told_apart_from_the_error_that_caused_it():
+    from gantransfer.engine.distributed import is_peer_failure
+
+    gloo = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection "
+                        "closed by peer [127.0.0.1]:42211")
+    assert is_peer_failure(gloo)
+    assert is_peer_failure(RuntimeError("Timed out waiting 600000ms for recv operation"))
+    assert not is_peer_failure(RuntimeError("boom"))
+    assert not is_peer_failure(ValueError("connection closed by peer"))  # not from a backend
+
+
+def test_gtx_nproc_names_the_rank_that_failed_first_not_one_that_lost_contact():
+    from types import SimpleNamespace
+
+    from gantransfer.cli.train import _first_failure
+
+    def failure(message: str, *, rank: int, peer_lost: bool, at: float, exitcode: int = 1):
+        extra = {"gantransfer": {"rank": rank, "peer_lost": peer_lost, "time": at}}
+        return SimpleNamespace(message={"message": message, "extraInfo": extra},
+                               timestamp=int(at), exitcode=exitcode)
+
+    # Rank 0's "connection closed" is recorded in the same second, even earlier: still rank 1.
+    failures = {0: failure("RuntimeError: Connection closed by peer", rank=0, peer_lost=True,
+                           at=100.1),
+                1: failure("RuntimeError: boom", rank=1, peer_lost=False, at=100.2)}
+    assert _first_failure(failures) == "rank 1 failed: RuntimeError: boom"
+    # Two real errors: the earlier one.
+    failures[0] = failure("ValueError: bad", rank=0, peer_lost=False, at=100.3)
+    assert _first_failure(failures) == "rank 1 failed: RuntimeError: boom"
+    # A rank killed by a signal leaves no error file.
+    killed = SimpleNamespace(message="Signal 9 (SIGKILL) received by PID 1", timestamp=100,
+                             exitcode=-9, signal_name=lambda: "SIGKILL")
+    assert _first_failure({1: killed}).startswith("rank 1 was killed by SIGKILL")

@@ -110,6 +110,7 @@ class Trainer:
         self._stop_requested_at: float | None = None  # monotonic time of the first Ctrl-C
         self._in_step = False  # True while train_step runs: the state is half-updated then
         self._stopped_gracefully = False  # all ranks stopped together on Ctrl-C (and saved)
+        self._sigint_pid = 0  # the process whose SIGINT handler this is (not forked workers)
         self._saved_step = -1  # the step of the last checkpoint this run wrote
 
     # -- public ----------------------------------------------------------------------------
@@ -174,9 +175,14 @@ class Trainer:
                 or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
             return None
         self._stop_requested_at, self._stopped_gracefully = None, False
+        self._sigint_pid = os.getpid()
         return signal.signal(signal.SIGINT, self._on_sigint)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self._sigint_pid:
+            # A forked DataLoader worker inherited this handler and the terminal's Ctrl-C: it
+            # keeps serving batches until the trainer shuts the loader down.
+            return
         now = time.monotonic()
         if self._stop_requested_at is None:
             self._stop_requested_at = now
