@@ -180,6 +180,9 @@ def test_int8_option_errors(run, tmp_path):
     with pytest.raises(ValueError, match="one target at a time"):
         gantransfer.export_onnx(run["ckpt"], tmp_path / "x.onnx", target="all",
                                 precision="int8", calib=run["calib"])
+    with pytest.raises(CalibrationError, match="does not exist"):  # checked before exporting
+        gantransfer.export_onnx(run["ckpt"], tmp_path / "x.onnx", precision="int8",
+                                calib=tmp_path / "nowhere")
     with pytest.raises(ValueError, match="needs calib="):
         gantransfer.export_onnx(run["ckpt"], tmp_path / "x.onnx", precision="int8")
     torch.manual_seed(0)

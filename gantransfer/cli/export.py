@@ -36,11 +36,11 @@ def register(app: typer.Typer) -> None:
         calib: Annotated[Path | None, typer.Option(
             help="int8: folder of real input images to calibrate on (recursive).")] = None,
         calib_count: Annotated[int | None, typer.Option(
-            help="int8: calibration images to use [default: 32].")] = None,
+            help="int8: calibration images to use (default 32).")] = None,
         calib_size: Annotated[int | None, typer.Option(
-            help="int8: calibration image size [default: the training crop, else 256].")] = None,
+            help="int8: calibration image size (default: the training crop, else 256).")] = None,
         min_psnr: Annotated[float | None, typer.Option(
-            help="int8: refuse below this PSNR (dB) vs fp32 [default: 40].")] = None,
+            help="int8: refuse below this PSNR (dB) vs fp32 (default 40).")] = None,
     ) -> None:
         """Export, verify in onnxruntime against PyTorch, and only then replace the file."""
         from ..export import export_onnx

@@ -318,7 +318,7 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
 def _int8_options(precision: str, *, calib: Any, count: int | None, size: Any,
                   min_psnr: float | None) -> dict[str, Any] | None:
     """The int8 options as a dict (None for fp32/fp16), rejecting misplaced ones early."""
-    from .quantize import DEFAULT_CALIB_COUNT, DEFAULT_MIN_PSNR
+    from .quantize import DEFAULT_CALIB_COUNT, DEFAULT_MIN_PSNR, calibration_split
 
     given = [n for n, v in (("calib", calib), ("calib_count", count), ("calib_size", size),
                             ("min_psnr", min_psnr)) if v is not None]
@@ -330,8 +330,10 @@ def _int8_options(precision: str, *, calib: Any, count: int | None, size: Any,
     if calib is None:
         raise ValueError("precision='int8' needs calib=: a folder of real input images for the "
                          "generator (e.g. the dataset's testA/ for a2b) to calibrate on")
-    return {"calib": calib, "count": DEFAULT_CALIB_COUNT if count is None else int(count),
-            "size": size, "min_psnr": DEFAULT_MIN_PSNR if min_psnr is None else float(min_psnr)}
+    count = DEFAULT_CALIB_COUNT if count is None else int(count)
+    calibration_split(calib, count=count)  # a missing/empty folder fails before the export
+    return {"calib": calib, "count": count, "size": size,
+            "min_psnr": DEFAULT_MIN_PSNR if min_psnr is None else float(min_psnr)}
 
 
 def _check_int8_targets(model: GANModel, targets: dict[str, ExportSpec]) -> None:
