@@ -294,6 +294,10 @@ def _launch_torchrun(nproc: int, args: list[str], *, out: Path) -> None:
     argv = ["--standalone", "--nproc-per-node", str(nproc), "-m", "gantransfer", "train", *args]
     log.info("starting torchrun %s", " ".join(argv))
     os.environ[_UNDER_GTX] = "1"  # inherited by the workers
+    from .app import _state
+
+    if _state["debug"]:  # --debug is a root option: pass it on as the variable main() reads
+        os.environ["GTX_DEBUG"] = "1"
     try:
         run(parse_args(argv))
     except ChildFailedError as exc:
