@@ -257,3 +257,25 @@ def test_bf16_resume_is_bit_exact(tmp_path):
         sa = straight.optimizers[group].state_dict()["state"]
         sb = resumed.optimizers[group].state_dict()["state"]
         assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+
+
+def test_fp16_scaler_overflow_is_not_counted_as_divergence_until_the_scale_is_tiny():
+    w = nn.Parameter(torch.ones(3))
+    holder = nn.Module()
+    holder.nets = nn.ModuleDict({"g": nn.ParameterList([w])})
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    ctx = EngineContext(holder, optimizers={"g": torch.optim.SGD([w], lr=0.1)},
+                        groups={"g": ["g"]}, scalers={"g": scaler}, precision="fp16",
+                        device=torch.device("cpu"), grad_clip=None, ema=None)
+    # gradients of 1e36: finite in fp32, infinite once scaled by 2**16
+    assert ctx.optimize("g", (w * 1e36).sum()) is False
+    assert scaler.get_scale() == 2.0**15 and torch.equal(w.detach(), torch.ones(3))
+    assert ctx.nonfinite_total == 0 and not ctx.skipped_this_step
+    # once the scale is below 1 the gradients are non-finite whatever the scale: counted
+    scaler.update(0.5)
+    assert ctx.optimize("g", torch.sqrt(w - 1).sum()) is False  # finite loss, infinite grads
+    assert ctx.nonfinite_total == 1 and ctx.skipped_this_step
+    # and a normal step goes through, unscaled
+    scaler.update(1.0)
+    assert ctx.optimize("g", w.sum()) is True
+    assert torch.allclose(w.detach(), torch.full((3,), 0.9))

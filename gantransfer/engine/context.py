@@ -26,6 +26,16 @@ log = logging.getLogger(__name__)
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
+# Devices whose low-precision batch/instance norm kernels accumulate their statistics in fp32
+# (measured on an H200, torch 2.11: the bf16 output equals the fp32 result rounded to bf16).
+# There the fp32 casts of fp32_norms would only add kernels and Python hooks to a step that is
+# often launch-bound; elsewhere (CPU's bf16 kernels are not exact) the norms get fp32 inputs.
+_EXACT_NORM_DEVICES = frozenset({"cuda"})
+
+# Below this gradient-scaler scale an overflow is counted as a non-finite step: the scaler has
+# halved from 2**16 to under 1, so the gradients are non-finite whatever the scale.
+_SCALER_FLOOR = 1.0
+
 # Batch/instance/sync-batch norm (all _NormBase), group norm and layer norm.
 NORM_TYPES: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._NormBase, nn.GroupNorm,
                                            nn.LayerNorm)
@@ -155,10 +165,18 @@ class EngineContext:
         with_grad = [p for p in params if p.grad is not None]
         norm = torch.nn.utils.get_total_norm([p.grad for p in with_grad]) if with_grad else None
         if norm is not None and not bool(torch.isfinite(norm)):
-            if scaler is not None:
-                scaler.update()  # halves the scale, as scaler.step would have on an inf
             for p in params:
                 p.grad = None
+            if scaler is not None:
+                scale = float(scaler.get_scale())
+                scaler.update()  # halves the scale, as scaler.step would have on an inf
+                if scale > _SCALER_FLOOR:
+                    # fp16 overflow of the *scaled* gradients: the scaler searching for its
+                    # scale (it starts at 2**16), not divergence. Not counted, so the first
+                    # steps of an fp16 run neither warn nor count towards max_nonfinite_steps.
+                    log.debug("step %d: fp16 gradient overflow in group %r at scale %g; "
+                              "scale halved, step skipped", self.step, group, scale)
+                    return False
             return self._skip(group, "gradient")
         if self.grad_clip is not None and norm is not None:
             torch.nn.utils.clip_grads_with_norm_(with_grad, self.grad_clip, norm)  # takes params
@@ -195,17 +213,21 @@ class EngineContext:
     def autocast(self) -> contextlib.AbstractContextManager[None]:
         """Mixed precision for the run's precision; a no-op context in fp32.
 
-        bf16/fp16: ``torch.autocast`` (convolutions and matmuls in the low dtype), and every
-        normalisation layer of the model computes in fp32 inside the block (see
-        :func:`fp32_norms`). Losses are the model's to keep in fp32 (``.float()`` on logits),
-        though torch's autocast already runs mse/l1/BCE-with-logits in fp32.
+        bf16/fp16: ``torch.autocast`` (convolutions and matmuls in the low dtype); normalisation
+        statistics are fp32: on CPU every norm layer gets an fp32 input inside the block (see
+        :func:`fp32_norms`), on CUDA the kernels accumulate in fp32 themselves. Losses are the
+        model's to keep in fp32 (``.float()`` on logits), though torch's autocast already runs
+        mse/l1/BCE-with-logits in fp32.
         """
         if self.precision == "fp32":
             return contextlib.nullcontext()
+        dtype = _DTYPES[self.precision]
+        if self.device.type in _EXACT_NORM_DEVICES:
+            return torch.autocast(self.device.type, dtype=dtype)
         # Looked up per call (cheap next to a step): a distributed run swaps BatchNorm layers
         # for SyncBatchNorm after this context is built.
         norms = [m for m in self.model.nets.modules() if isinstance(m, NORM_TYPES)]
-        return low_precision(norms, device=self.device, dtype=_DTYPES[self.precision])
+        return low_precision(norms, device=self.device, dtype=dtype)
 
     # -- internals -------------------------------------------------------------------------
     def _plain_nets(self, names: list[str] | None = None) -> contextlib.AbstractContextManager[None]:
