@@ -183,8 +183,10 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
         :class:`PipelineStats`; outputs are all saved when it returns.
 
     Raises:
-        ImageReadError: an unreadable input (unless ``skip_bad_images``), naming the file; no
-            output is written for it, and images already translated stay written.
+        ImageReadError: an unreadable input (unless ``skip_bad_images``), naming the file. A file
+            that is not an image at all is found before anything is translated (headers are
+            checked first); one with corrupt pixel data when it is decoded, after which images
+            already translated stay written. No output is written for it.
         ValueError: bad options.
     """
     if batch_size < 1:
@@ -198,16 +200,35 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
     evaluating = getattr(model, "evaluating", None)
     start = time.perf_counter()
     model_start, compile_start = translator.model_seconds, translator.compile_seconds
+    todo, skipped = _check_headers([(Path(s), Path(d)) for s, d in pairs], skip=skip_bad_images)
     with (evaluating() if callable(evaluating) else contextlib.nullcontext()):
-        run = _Run(translator, [(Path(s), Path(d)) for s, d in pairs], batch_size=batch_size,
-                   workers=workers, writers=writers, limit=limit, skip=skip_bad_images,
-                   progress=progress)
+        run = _Run(translator, todo, batch_size=batch_size, workers=workers, writers=writers,
+                   limit=limit, skip=skip_bad_images, progress=progress)
+        run.skipped = skipped
         run.execute()
     return PipelineStats(images=run.done, skipped=run.skipped, batches=run.batches,
                          wall_seconds=time.perf_counter() - start,
                          model_seconds=translator.model_seconds - model_start,
                          compile_seconds=translator.compile_seconds - compile_start,
                          peak_in_memory=run.peak, description=translator.description)
+
+
+def _check_headers(pairs: list[tuple[Path, Path]], *, skip: bool
+                   ) -> tuple[list[tuple[Path, Path]], int]:
+    """Drop (``skip``) or fail on files whose header is not an image, before any work is done
+    (as data loading does); a few hundred bytes per file. Corrupt pixel data is only found
+    while decoding, and handled the same way there."""
+    from .data.images import probe_images
+
+    keep: list[tuple[Path, Path]] = []
+    for pair, info in zip(pairs, probe_images([s for s, _ in pairs]), strict=True):
+        if isinstance(info, ImageReadError):
+            if not skip:
+                raise info
+            log.warning("skipping unreadable image %s: %s", info.path, info.reason)
+            continue
+        keep.append(pair)
+    return keep, len(pairs) - len(keep)
 
 
 class _Run:
@@ -264,7 +285,7 @@ class _Run:
             if not self.skip:
                 raise
             self.skipped += 1
-            log.warning("skipping %s", exc)
+            log.warning("skipping unreadable image %s: %s", exc.path, exc.reason)
             return
         key = tuple(item.x.shape[1:])
         members = self.buckets.setdefault(key, [])

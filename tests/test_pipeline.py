@@ -16,7 +16,7 @@ from gantransfer import pipeline
 from gantransfer.cli.app import app
 from gantransfer.config import to_plain
 from gantransfer.data.folders import ImageReadError
-from gantransfer.data.images import read_image
+from gantransfer.data.images import probe_image, read_image
 from gantransfer.engine.checkpoint import save_checkpoint
 from gantransfer.pipeline import translate_files
 
@@ -94,25 +94,39 @@ def test_pipeline_holds_at_most_max_in_memory_images(model, images, tmp_path, mo
         translate_files(model, pairs, batch_size=4, max_in_memory=3)
 
 
-def test_bad_image_names_the_file_and_leaves_no_partial_output(model, images, tmp_path):
+def _folder_with(tmp_path, images, name: str, data: bytes) -> Path:
     src = tmp_path / "in"
     src.mkdir()
     for f in sorted(images.rglob("i*.png"))[:3]:
         (src / f.name).write_bytes(f.read_bytes())
-    (src / "j_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 10)
-    pairs = _pairs(src, tmp_path / "out")
-    with pytest.raises(ImageReadError, match=r"broken\.png") as info:
-        translate_files(model, pairs, batch_size=1, workers=1)
+    (src / name).write_bytes(data)
+    return src
+
+
+def test_a_file_that_is_not_an_image_fails_before_anything_is_written(model, images, tmp_path):
+    src = _folder_with(tmp_path, images, "j_text.png", b"hello, not an image\n" * 10)
+    with pytest.raises(ImageReadError, match=r"j_text\.png") as info:
+        translate_files(model, _pairs(src, tmp_path / "out"))
     assert "--skip-bad-images" in str(info.value)
-    written = sorted(p.name for p in (tmp_path / "out").rglob("*")) if (tmp_path / "out").exists() else []
-    assert "j_broken.png" not in written and not [n for n in written if n.endswith(".tmp")]
+    assert not (tmp_path / "out").exists()  # found by the header check, before any work
+
+
+def test_corrupt_pixel_data_names_the_file_and_leaves_no_partial_output(model, images, tmp_path):
+    whole = sorted(images.rglob("i*.png"))[0].read_bytes()
+    src = _folder_with(tmp_path, images, "j_truncated.png", whole[: len(whole) // 2])
+    probe_image(src / "j_truncated.png")  # the header is fine: this fails while decoding
+    pairs = _pairs(src, tmp_path / "out")
+    with pytest.raises(ImageReadError, match=r"j_truncated\.png"):
+        translate_files(model, pairs, batch_size=1, workers=1)
+    written = [p.name for p in (tmp_path / "out").rglob("*")] if (tmp_path / "out").exists() else []
+    assert "j_truncated.png" not in written and not [n for n in written if n.endswith(".tmp")]
     for name in written:  # whatever was written before the error is a whole image
         Image.open(tmp_path / "out" / name).load()
 
     stats = translate_files(model, pairs, batch_size=2, skip_bad_images=True)
     assert (stats.images, stats.skipped) == (3, 1)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        f.name for f in src.iterdir() if f.name != "j_broken.png")
+        f.name for f in src.iterdir() if f.name != "j_truncated.png")
 
 
 def test_onnx_model_runs_through_the_pipeline(model, images, tmp_path):

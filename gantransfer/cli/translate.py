@@ -127,10 +127,13 @@ def register(app: typer.Typer) -> None:
             if target is not None and target not in (meta.target, meta.direction):
                 raise ValueError(f"{source} holds target {meta.target!r}, not {target!r}; "
                                  "export the other direction to its own file")
-            if precision not in ("auto", "fp32") or compile not in ("auto", "off"):
-                raise ValueError(f"--precision {precision} / --compile {compile} apply to "
-                                 "PyTorch sources; an .onnx file runs at the precision it was "
-                                 "exported with")
+            wrong = [f"--{name} {value}" for name, value, ok in (
+                ("precision", precision, ("auto", "fp32")), ("compile", compile, ("auto", "off")))
+                if value not in ok]
+            if wrong:
+                raise ValueError(f"{' and '.join(wrong)} apply to PyTorch sources; an .onnx file "
+                                 "runs at the precision it was exported with (export an int8 "
+                                 "file for faster CPU inference)")
             precision, compile = "fp32", "off"
         pairs = _plan(inputs, out, None if keep_ext else ".png")
         runner = as_translator(src.model, target=target, precision=precision, compile=compile,
