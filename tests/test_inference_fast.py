@@ -176,7 +176,7 @@ def test_numpy_padding_equals_torch_padding(shape, bucket):
     np.testing.assert_array_equal(t.numpy(), n)
 
 
-def test_bf16_keeps_first_and_last_conv_float32_without_changing_the_model(model):
+def test_bf16_keeps_the_input_conv_float32_without_changing_the_model(model):
     net = model.nets["g_ab"]
     convs = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     seen: dict[int, torch.dtype] = {}
@@ -192,8 +192,8 @@ def test_bf16_keeps_first_and_last_conv_float32_without_changing_the_model(model
     finally:
         for h in hooks:
             h.remove()
-    assert seen[0] == seen[len(convs) - 1] == torch.float32  # image in, picture out: fp32
-    assert {seen[k] for k in range(1, len(convs) - 1)} == {torch.bfloat16}
+    assert seen[0] == torch.float32  # the image is not rounded to bf16
+    assert {seen[k] for k in range(1, len(convs))} == {torch.bfloat16}
     # the model itself is untouched: no wrapper layers, the same parameters
     assert not any(name.endswith("inner") for name, _ in net.named_modules())
     assert [type(c) for c in convs] == [type(m) for m in net.modules()
