@@ -102,8 +102,8 @@ def train_cmd(
                                                "when resuming a run or using --config.")] = None,
     data: Annotated[str | None, typer.Option("--data", "-d", help="Dataset folder.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory.")] = Path("runs/run"),
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with "
-                                                "[model], [train], [data] tables.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config with model, "
+                                                "train and data tables.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", "-s", help="KEY=VALUE override "
                                                    "(repeatable), e.g. --set ngf=32.")] = None,
     steps: Annotated[int | None, typer.Option(help="Total training steps.")] = None,
