@@ -32,7 +32,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -109,12 +108,16 @@ def state_mb(model: Any) -> float:
     return 3 * 4 * n / 2**20
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS line in /proc/self/status")
+    raise RuntimeError(f"no {field} line in /proc/self/status")
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS")
 
 
 def memory_child(crop: int, precision: str, args: argparse.Namespace) -> dict[str, float]:
@@ -125,7 +128,10 @@ def memory_child(crop: int, precision: str, args: argparse.Namespace) -> dict[st
     base = _rss_mb()
     for _ in range(2):
         step(model, ctx, batch)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the forking parent
+    # through exec, so a child of a big benchmark process reported the parent's peak (3.6 GB
+    # for both precisions) instead of its own.
+    peak = _status_mb("VmHWM")
     return {"peak_mb": peak - base, "state_mb": state_mb(model)}
 
 
@@ -146,7 +152,7 @@ def measure_memory(crop: int, precision: str, device: torch.device,
         del model, ctx, batch
         return out
     if not sys.platform.startswith("linux"):
-        return None  # /proc and ru_maxrss in KiB are Linux's
+        return None  # /proc/self/status is Linux's
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-child", f"{crop}:{precision}",
            "--netG", args.netG, "--ngf", str(args.ngf), "--ndf", str(args.ndf),
            "--batch", str(args.batch),

@@ -5,7 +5,8 @@
                                          [--backends torch-fp32,torch-bf16,onnx-fp32,onnx-int8]
 
 Writes ``--count`` procedural PNG scenes (gantransfer.data.demo) to a temporary folder, builds a
-CycleGAN with a random ``--network`` generator (speed does not depend on the weights) and, for
+CycleGAN with a random ``--network`` generator, or loads ``--checkpoint`` (speed does not depend
+on the weights; the PSNR column means more for a trained model) and, for
 each backend, times
 
 * **model**: the translator alone over the same images, already decoded and padded, back to back;
@@ -107,7 +108,10 @@ def _psnr(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(0)
-    model = gantransfer.get("cyclegan", netG=args.network, ngf=args.ngf).eval()
+    if args.checkpoint:  # a trained model: the PSNR column then says what users would see
+        model = gantransfer.load(args.checkpoint)
+    else:
+        model = gantransfer.get("cyclegan", netG=args.network, ngf=args.ngf).eval()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench_translate_") as tmp:
@@ -196,11 +200,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="medians over this many runs")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checkpoint", default=None,
+                        help="run dir/checkpoint of a trained CycleGAN (default: random weights)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     result = run(args)
     print(result["machine"])
-    print(f"{args.count} images of {args.size}x{args.size}, {args.network} (ngf {args.ngf}), "
+    what = args.checkpoint or f"{args.network} (ngf {args.ngf}, random weights)"
+    print(f"{args.count} images of {args.size}x{args.size}, {what}, "
           f"batch {args.batch_size}, median of {args.repeats}")
     table = format_rows(result["rows"])
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
