@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 import gantransfer
-from gantransfer.data.demo import render_scene
+from gantransfer.data.demo import make_single
 from gantransfer.data.images import read_image
 from gantransfer.data.metrics import psnr
 from gantransfer.export.bench import count_flops, machine_summary
@@ -47,13 +46,9 @@ CUDA_BACKENDS = ("eager", "compiled", "bf16", "onnx-cuda", "onnx-cuda-fp16", "te
 
 
 def _scenes(folder: Path, *, count: int, size: int, seed: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        path = folder / f"scene_{i:03d}.png"
-        Image.fromarray(render_scene(np.random.default_rng([seed, i]), size)).save(path)
-        paths.append(path)
-    return paths
+    """``count`` procedural scenes of the built-in data (PNG), sorted."""
+    make_single(folder, n=count, size=size, seed=seed)
+    return sorted(folder.glob("*.png"))
 
 
 def _tensor(paths: list[Path]) -> torch.Tensor:

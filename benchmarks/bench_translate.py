@@ -35,10 +35,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 import gantransfer
-from gantransfer.data.demo import render_scene
+from gantransfer.data.demo import make_single
 from gantransfer.data.images import read_image
 from gantransfer.inference import Translator, crop_to, pad_to_multiple, translator
 from gantransfer.pipeline import onnx_translator, translate_files
@@ -47,13 +46,9 @@ BACKENDS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
 
 
 def _write_images(folder: Path, *, count: int, size: int, seed: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        path = folder / f"scene_{i:04d}.png"
-        Image.fromarray(render_scene(np.random.default_rng([seed, i]), size)).save(path)
-        paths.append(path)
-    return paths
+    """``count`` procedural scenes of the built-in data (PNG), sorted."""
+    make_single(folder, n=count, size=size, seed=seed)
+    return sorted(folder.glob("*.png"))
 
 
 def _int8_supported() -> bool:
