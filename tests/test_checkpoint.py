@@ -35,6 +35,19 @@ def test_rotation_keeps_last_n(tmp_path: Path) -> None:
     assert find_latest(tmp_path).name == "step_0000006.pt"
 
 
+@pytest.mark.parametrize("keep", [2, None])
+def test_partial_files_of_killed_writes_are_removed(tmp_path: Path, keep: int | None) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    stale = folder / ".step_0000002.pt.k3j9_x.tmp"  # as left by a writer killed mid-save
+    stale.write_bytes(b"half a checkpoint")
+    other = folder / "notes.txt"  # anything else in the folder is the user's
+    other.write_text("keep me")
+    train(tmp_path, steps=2, checkpoint_every=1, keep_checkpoints=keep)
+    assert not stale.exists() and other.read_text() == "keep me"
+    assert find_latest(tmp_path).name == "step_0000002.pt"
+
+
 def test_checkpoint_holds_everything_to_continue(tmp_path: Path) -> None:
     trainer = train(tmp_path, steps=3)
     data = read_checkpoint(find_latest(tmp_path))

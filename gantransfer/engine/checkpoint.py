@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 FORMAT = "gantransfer.checkpoint"
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^step_(\d+)\.pt$")
+# What gantransfer._io.atomic_path leaves behind when a process is killed mid-write.
+_PARTIAL = re.compile(r"^\.step_\d+\.pt\..+\.tmp$")
 
 
 class CheckpointError(ValueError):
@@ -77,12 +79,22 @@ def find_latest(run_dir: str | os.PathLike[str]) -> Path | None:
 
 
 def rotate(run_dir: str | os.PathLike[str], *, keep: int | None) -> list[Path]:
-    """Delete all but the ``keep`` newest checkpoints (None keeps all); returns what was deleted."""
+    """Delete all but the ``keep`` newest checkpoints (None keeps all); returns what was deleted.
+
+    Also deletes partial files of writes that were killed (a rank SIGTERMed by torchrun while it
+    saved): only the run's writer calls this, right after its own write has completed, so no
+    temporary file in the folder can belong to a write in progress. They go whatever ``keep``.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    partial = [p for p in folder.iterdir() if _PARTIAL.match(p.name)] if folder.is_dir() else []
+    for path in partial:
+        log.info("removing %s, left by an interrupted checkpoint write", path)
+        path.unlink(missing_ok=True)
     if keep is None:
-        return []
+        return partial
     found = list_checkpoints(run_dir)
-    doomed = found[: max(len(found) - max(keep, 1), 0)]  # the newest one is never deleted
-    for path in doomed:
+    doomed = partial + found[: max(len(found) - max(keep, 1), 0)]  # the newest is never deleted
+    for path in doomed[len(partial):]:
         path.unlink(missing_ok=True)
     return doomed
 
