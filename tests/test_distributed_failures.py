@@ -194,6 +194,10 @@ def test_ctrl_c_in_one_process_stops_at_the_step_boundary_and_saves(tmp_path, si
                                                                     monkeypatch):
     monkeypatch.syspath_prepend(str(site))
     gantransfer.refresh()
+    # Python's own Ctrl-C handler, as in a terminal: a process started in the background by a
+    # non-interactive shell (`cmd &`) inherits SIGINT ignored, and the trainer then rightly
+    # leaves SIGINT alone (seen: this test failed with "DID NOT RAISE" in such a CI run).
+    original = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     class CtrlC(Callback):
         """Sends this process a real SIGINT in the middle of step 3's bookkeeping."""
@@ -210,13 +214,14 @@ def test_ctrl_c_in_one_process_stops_at_the_step_boundary_and_saves(tmp_path, si
                           config, tmp_path, callbacks=[CtrlC()])
         with pytest.raises(KeyboardInterrupt):
             trainer.fit()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     finally:
+        signal.signal(signal.SIGINT, original)
         sys.modules.pop("fake_flaky_mod", None)
         monkeypatch.undo()
         gantransfer.refresh()
     assert trainer.step == 3
     assert [p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")] == ["step_0000003.pt"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
 
