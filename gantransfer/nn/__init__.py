@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["LinearDecay", "init_weights", "norm_layer", "uses_bias"]
+__all__ = ["LinearDecay", "init_weights", "linear_decay_schedulers", "norm_layer", "uses_bias"]
 
 NORMS = ("instance", "batch", "none")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
@@ -78,3 +78,21 @@ class LinearDecay:
         if self.decay <= 0 or it < self.constant:
             return 1.0
         return max(0.0, 1.0 - (it - self.constant) / self.decay)
+
+
+def linear_decay_schedulers(optimizers: dict[str, torch.optim.Optimizer], *, steps_per_epoch: int,
+                            n_epochs: int, n_epochs_decay: int
+                            ) -> dict[str, torch.optim.lr_scheduler.LambdaLR]:
+    """One ``LambdaLR`` with :class:`LinearDecay` per optimizer: the LR is constant for
+    ``n_epochs`` epochs, then falls linearly per iteration to exactly 0 at the end of
+    ``n_epochs + n_epochs_decay`` epochs. What ``make_schedulers`` of CycleGAN-style models
+    returns.
+
+    Raises:
+        ValueError: ``steps_per_epoch`` < 1.
+    """
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+    constant, decay = n_epochs * steps_per_epoch, n_epochs_decay * steps_per_epoch
+    return {name: torch.optim.lr_scheduler.LambdaLR(opt, LinearDecay(constant, decay))
+            for name, opt in optimizers.items()}

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 import gantransfer
 from gantransfer.model import ExportSpec, GANModel, StepContext
-from gantransfer.nn import LinearDecay
+from gantransfer.nn import LinearDecay, linear_decay_schedulers
 
 from .config import Pix2PixConfig
 
@@ -65,14 +65,9 @@ class Pix2Pix(GANModel):
                         steps_per_epoch: int) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
         """Constant LR for ``n_epochs`` epochs, then linear decay per iteration to 0 after
         ``n_epochs_decay`` more (the official code decays once per epoch)."""
-        if steps_per_epoch < 1:
-            raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
         c = self.config
-        return {
-            name: torch.optim.lr_scheduler.LambdaLR(
-                opt, LinearDecay(c.n_epochs * steps_per_epoch, c.n_epochs_decay * steps_per_epoch))
-            for name, opt in optimizers.items()
-        }
+        return linear_decay_schedulers(optimizers, steps_per_epoch=steps_per_epoch,
+                                       n_epochs=c.n_epochs, n_epochs_decay=c.n_epochs_decay)
 
     def train_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, Any]:
         """One iteration in the official order: D on real and fake pairs, then G with D frozen."""
