@@ -23,7 +23,7 @@ import importlib.metadata as md
 import inspect
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ __all__ = [
     "PluginLoadError",
     "PluginSpec",
     "UnknownPluginError",
+    "build_network",
     "get",
     "get_network",
     "list",
@@ -431,6 +432,24 @@ def get_network(name: str, **kwargs: Any):
                 f"Valid arguments: {', '.join(valid) or '(none)'}."
             )
     return factory(**kwargs)
+
+
+def build_network(name: str, *, optional: Mapping[str, Any] | None = None,
+                  overrides: Mapping[str, Any] | None = None, **required: Any):
+    """Build network ``name`` with the settings an architecture offers it.
+
+    ``required`` keywords (e.g. channel counts) are always passed. ``optional`` ones are passed
+    only when the factory declares them (:func:`spec` fields), so a third-party network without,
+    say, ``n_layers`` can still be chosen by name. ``overrides`` (the user's own keyword
+    arguments, e.g. a config's ``discriminator_kwargs``) are passed as given and win.
+
+    Raises: as :func:`get_network`.
+    """
+    accepted = {f.name for f in spec(name, kind="network").fields}
+    kwargs = {k: v for k, v in (optional or {}).items() if k in accepted}
+    kwargs.update(required)
+    kwargs.update(overrides or {})
+    return get_network(name, **kwargs)
 
 
 def spec(name: str, *, kind: Kind = "architecture") -> PluginSpec:

@@ -218,3 +218,28 @@ def test_register_as_decorator_for_networks():
 def test_bad_kind_is_rejected():
     with pytest.raises(ValueError, match="kind must be"):
         gantransfer.list(kind="optimizer")  # type: ignore[arg-type]
+
+
+def test_build_network_passes_optional_settings_only_where_declared():
+    from torch import nn
+
+    seen = {}
+
+    def narrow_d(in_channels: int = 3, ndf: int = 64) -> nn.Module:
+        """A discriminator that knows nothing of n_layers or norm."""
+        seen.update(in_channels=in_channels, ndf=ndf)
+        return nn.Conv2d(in_channels, ndf, 1)
+
+    gantransfer.register("narrow_test_d", narrow_d, kind="network")
+    try:
+        net = gantransfer.build_network("narrow_test_d", optional={"ndf": 8, "n_layers": 5,
+                                                                   "norm": "batch"},
+                                        in_channels=6)
+        assert seen == {"in_channels": 6, "ndf": 8} and net.out_channels == 8
+        gantransfer.build_network("narrow_test_d", optional={"ndf": 8}, overrides={"ndf": 4},
+                                  in_channels=6)
+        assert seen["ndf"] == 4  # the user's own kwargs win
+        with pytest.raises(TypeError, match="does not accept 'n_layers'"):
+            gantransfer.build_network("narrow_test_d", overrides={"n_layers": 5}, in_channels=6)
+    finally:
+        gantransfer.unregister("narrow_test_d", kind="network")

@@ -50,16 +50,18 @@ class CycleGAN(GANModel):
         c = config
         gen = {"ngf": c.ngf, "norm": c.norm, "dropout": c.dropout, "init": c.init,
                "init_gain": c.init_gain}
-        self.nets["g_ab"] = _build(c.netG, gen, in_channels=c.in_channels,
-                                   out_channels=c.out_channels)
-        self.nets["g_ba"] = _build(c.netG, gen, in_channels=c.out_channels,
-                                   out_channels=c.in_channels)
+        self.nets["g_ab"] = gantransfer.build_network(
+            c.netG, optional=gen, in_channels=c.in_channels, out_channels=c.out_channels)
+        self.nets["g_ba"] = gantransfer.build_network(
+            c.netG, optional=gen, in_channels=c.out_channels, out_channels=c.in_channels)
         disc = {"ndf": c.ndf, "n_layers": c.n_layers_D, "norm": c.norm, "init": c.init,
                 "init_gain": c.init_gain, "image_size": c.crop_size}
-        self.nets["d_a"] = _build(c.discriminator, disc, c.discriminator_kwargs,
-                                  in_channels=c.in_channels)
-        self.nets["d_b"] = _build(c.discriminator, disc, c.discriminator_kwargs,
-                                  in_channels=c.out_channels)
+        self.nets["d_a"] = gantransfer.build_network(
+            c.discriminator, optional=disc, overrides=c.discriminator_kwargs,
+            in_channels=c.in_channels)
+        self.nets["d_b"] = gantransfer.build_network(
+            c.discriminator, optional=disc, overrides=c.discriminator_kwargs,
+            in_channels=c.out_channels)
         self.gan_loss = GANLoss(c.gan_mode)
         self.pool_a = ImagePool(c.pool_size)  # fakes in domain A (G_BA outputs), for d_a
         self.pool_b = ImagePool(c.pool_size)  # fakes in domain B (G_AB outputs), for d_b
@@ -235,19 +237,3 @@ class CycleGAN(GANModel):
         from .official import build_official_model
 
         return build_official_model(cls, g_a=g_a, g_b=g_b, d_a=d_a, d_b=d_b, **overrides)
-
-
-
-def _build(name: str, wanted: dict[str, Any], extra: Mapping[str, Any] | None = None,
-           **required: Any) -> nn.Module:
-    """Build network ``name`` from the registry with the ``wanted`` options it accepts.
-
-    ``required`` (channels) are always passed; ``wanted`` options are passed only when the
-    factory declares them (so a third-party discriminator without ``n_layers`` still works);
-    ``extra`` (the user's ``discriminator_kwargs``) is passed as given and wins.
-    """
-    accepted = {f.name for f in gantransfer.spec(name, kind="network").fields}
-    kwargs = {k: v for k, v in wanted.items() if k in accepted}
-    kwargs.update(required)
-    kwargs.update(extra or {})
-    return gantransfer.get_network(name, **kwargs)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 import gantransfer
 from gantransfer.model import ExportSpec, GANModel, StepContext
@@ -37,16 +37,17 @@ class Pix2Pix(GANModel):
     def __init__(self, config: Pix2PixConfig) -> None:
         super().__init__(config)
         c = config
-        self.nets["g"] = _build(
-            c.netG, {"ngf": c.ngf, "norm": c.norm, "dropout": c.dropout, "init": c.init,
-                     "init_gain": c.init_gain, "image_size": c.crop_size},
-            in_channels=c.in_channels, out_channels=c.out_channels)
-        # Conditional D: it sees the input and the (real or generated) output side by side.
-        self.nets["d"] = _build(
-            c.discriminator, {"ndf": c.ndf, "n_layers": c.n_layers_D, "norm": c.norm,
+        self.nets["g"] = gantransfer.build_network(
+            c.netG, optional={"ngf": c.ngf, "norm": c.norm, "dropout": c.dropout,
                               "init": c.init, "init_gain": c.init_gain,
                               "image_size": c.crop_size},
-            c.discriminator_kwargs, in_channels=c.in_channels + c.out_channels)
+            in_channels=c.in_channels, out_channels=c.out_channels)
+        # Conditional D: it sees the input and the (real or generated) output side by side.
+        self.nets["d"] = gantransfer.build_network(
+            c.discriminator, optional={"ndf": c.ndf, "n_layers": c.n_layers_D, "norm": c.norm,
+                                       "init": c.init, "init_gain": c.init_gain,
+                                       "image_size": c.crop_size},
+            overrides=c.discriminator_kwargs, in_channels=c.in_channels + c.out_channels)
 
     # -- optimisation -------------------------------------------------------------------------
     def optimizer_groups(self) -> dict[str, list[str]]:
@@ -127,18 +128,3 @@ def _bce(logits: Tensor, real: bool) -> Tensor:
     """Vanilla GAN loss: BCE with logits against an all-real or all-fake target map."""
     target = torch.ones_like(logits) if real else torch.zeros_like(logits)
     return F.binary_cross_entropy_with_logits(logits, target)
-
-
-def _build(name: str, wanted: dict[str, Any], extra: Mapping[str, Any] | None = None,
-           **required: Any) -> nn.Module:
-    """Build registry network ``name``, passing the ``wanted`` options its factory declares.
-
-    ``required`` (channel counts) are always passed; ``extra`` (user kwargs) is passed as given
-    and wins. Filtering by the declared fields lets a third-party network without, say,
-    ``n_layers`` still be chosen by name.
-    """
-    accepted = {f.name for f in gantransfer.spec(name, kind="network").fields}
-    kwargs = {k: v for k, v in wanted.items() if k in accepted}
-    kwargs.update(required)
-    kwargs.update(extra or {})
-    return gantransfer.get_network(name, **kwargs)
