@@ -16,15 +16,13 @@ each backend, times
 after one warm-up batch (which is where torch.compile compiles; its time is reported apart).
 ``overhead`` is end-to-end / model - 1; the target is <= 15 %. ``x fp32`` is end-to-end
 throughput relative to torch fp32 eager's. ``psnr`` compares each backend's model outputs with
-torch fp32 eager. The int8 row appears when ``gantransfer.export_onnx``
-offers ``precision="int8"`` (calibrated on the same images; with random weights its PSNR says
-little about a trained model's).
+torch fp32 eager. The int8 file is calibrated on the same images (with random weights its PSNR says little
+about a trained model's).
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import statistics
 import tempfile
@@ -51,10 +49,6 @@ def _write_images(folder: Path, *, count: int, size: int, seed: int) -> list[Pat
     return sorted(folder.glob("*.png"))
 
 
-def _int8_supported() -> bool:
-    return "calib" in inspect.signature(gantransfer.export_onnx).parameters
-
-
 def _make_translators(model: Any, backends: list[str], work: Path, images: Path, *, count: int,
                       size: int) -> dict[str, Callable[[], Translator] | str]:
     """Backend name -> a factory for its Translator, or the reason it is unavailable."""
@@ -68,9 +62,6 @@ def _make_translators(model: Any, backends: list[str], work: Path, images: Path,
             path = gantransfer.export_onnx(model, work / "fp32.onnx", target="a2b")[0].path
             out[name] = lambda p=path: onnx_translator(gantransfer.onnx.load(p))
         elif name == "onnx-int8":
-            if not _int8_supported():
-                out[name] = "gantransfer.export_onnx has no int8 option in this version"
-                continue
             try:
                 path = gantransfer.export_onnx(
                     model, work / "int8.onnx", target="a2b", precision="int8", calib=images,

@@ -187,10 +187,6 @@ class Translator:
         return map_images(self, images, channels=self.channels, divisor=self.divisor,
                           min_size=self.min_size, batch_size=batch_size, bucket=self.bucket)
 
-    def padded_size(self, h: int, w: int) -> tuple[int, int]:
-        """The (H, W) an ``h x w`` image is padded to before it runs."""
-        return bucket_size(h, w, divisor=self.divisor, min_size=self.min_size, bucket=self.bucket)
-
     def __call__(self, x: Tensor) -> Tensor:
         """The generator's output (float32) for a padded batch ``x``."""
         with self._lock, torch.no_grad():  # grad mode is per thread: callers may be any thread

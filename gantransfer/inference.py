@@ -14,7 +14,6 @@ Accepted image inputs (the output mirrors the type):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,9 +62,9 @@ DEFAULT_BATCH_SIZE = 8
 
 # -- padding -----------------------------------------------------------------------------------
 def padded_size(h: int, w: int, divisor: int, min_size: int = 1) -> tuple[int, int]:
-    """The smallest (H, W) >= (h, w) and >= ``min_size`` that are multiples of ``divisor``."""
-    floor = math.ceil(max(min_size, 1) / divisor) * divisor
-    return max(math.ceil(h / divisor) * divisor, floor), max(math.ceil(w / divisor) * divisor, floor)
+    """The smallest (H, W) >= (h, w) and >= ``min_size`` that are multiples of ``divisor``
+    (:func:`bucket_size` without a bucket)."""
+    return bucket_size(h, w, divisor=divisor, min_size=min_size)
 
 
 def _reflect_pad(x: Tensor | np.ndarray, bottom: int, right: int) -> Tensor | np.ndarray:

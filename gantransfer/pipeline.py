@@ -132,13 +132,12 @@ def as_translator(model: Any, *, target: str | None = None, precision: str = "fp
 
 @dataclass
 class _Item:
-    index: int
     dst: Path
     x: torch.Tensor  # 1xCxHxW, padded
     size: tuple[int, int]
 
 
-def _decode(index: int, src: Path, dst: Path, translator: Translator) -> _Item:
+def _decode(src: Path, dst: Path, translator: Translator) -> _Item:
     from .data.images import read_image
 
     image = read_image(src, channels=translator.channels)
@@ -148,7 +147,7 @@ def _decode(index: int, src: Path, dst: Path, translator: Translator) -> _Item:
     # cores. Same float32 arithmetic as gantransfer.inference.to_batch, so the pixels match.
     x = arr.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(127.5) - np.float32(1.0)
     x, size = pad_to_multiple(x, translator.divisor, translator.min_size, bucket=translator.bucket)
-    return _Item(index, dst, torch.from_numpy(np.ascontiguousarray(x)), size)
+    return _Item(dst, torch.from_numpy(np.ascontiguousarray(x)), size)
 
 
 def _encode(y: torch.Tensor, dst: Path) -> None:
@@ -243,7 +242,7 @@ class _Run:
         self.held = 0  # images decoding, waiting in a bucket, or being written
         self.peak = self.done = self.skipped = self.batches = 0
         self.next = 0
-        self.decoding: deque[tuple[int, Future[_Item]]] = deque()
+        self.decoding: deque[Future[_Item]] = deque()
         self.writing: set[Future[None]] = set()
         self.buckets: dict[tuple[int, ...], list[_Item]] = {}
 
@@ -262,13 +261,12 @@ class _Run:
             self._reap(block=False)
             while self.next < len(self.pairs) and self.held < self.limit:
                 src, dst = self.pairs[self.next]
-                fut = decode_pool.submit(_decode, self.next, src, dst, self.translator)
-                self.decoding.append((self.next, fut))
+                self.decoding.append(decode_pool.submit(_decode, src, dst, self.translator))
                 self.next += 1
                 self.held += 1
                 self.peak = max(self.peak, self.held)
             if self.decoding:
-                self._take(self.decoding.popleft()[1], write_pool)
+                self._take(self.decoding.popleft(), write_pool)
             elif self.buckets:  # nothing more can arrive before a batch runs: run the fullest
                 key = max(self.buckets, key=lambda k: len(self.buckets[k]))
                 self._run_batch(self.buckets.pop(key), write_pool)

@@ -17,6 +17,7 @@ from torch._dynamo.utils import counters
 import gantransfer
 import gantransfer.engine.precision as engine_precision
 from gantransfer import _runner
+from gantransfer.data.metrics import psnr
 from gantransfer.inference import (
     bucket_size,
     pad_to_multiple,
@@ -35,17 +36,13 @@ def model():
     return gantransfer.get("cyclegan", ngf=8, ndf=8, netG="resnet_6blocks").eval()
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(4.0 / ((a - b) ** 2).mean()))  # peak-to-peak 2 in [-1, 1]
-
-
 def test_bf16_translation_is_close_to_fp32_and_returns_float32(model):
     x = torch.rand(2, 3, 48, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
     fp32 = model.translate(x)
     bf16 = model.translate(x, precision="bf16")
     assert bf16.dtype == torch.float32 and bf16.shape == x.shape
     assert not torch.equal(bf16, fp32)  # it really ran in bf16
-    assert _psnr(bf16, fp32) >= 45.0
+    assert psnr(bf16, fp32) >= 45.0
 
 
 def test_default_translate_is_fp32_eager_exactly(model):
