@@ -138,7 +138,9 @@ def test_norm_layers_compute_in_fp32_inside_autocast_only():
         assert net[0](x).dtype == torch.bfloat16  # convolutions do run in bf16
         with torch.autocast("cpu", enabled=False):  # a region the model keeps fp32 stays so
             net(x)
-    assert seen[:4] == [torch.float32] * 4 and seen[4:] == [torch.float32] * 4
+            net[1](x[:, :1].repeat(1, 8, 1, 1).bfloat16())  # and nothing is upcast there
+    assert seen[:4] == [torch.float32] * 4 and seen[4:8] == [torch.float32] * 4
+    assert seen[8:] == [torch.bfloat16] * 2
     assert out.dtype == torch.float32 and net[3].running_mean.dtype == torch.float32
     # the hooks live only inside the block
     assert not net[1]._forward_pre_hooks and not net[3]._forward_pre_hooks

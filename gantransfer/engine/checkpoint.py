@@ -93,10 +93,10 @@ def rotate(run_dir: str | os.PathLike[str], *, keep: int | None) -> list[Path]:
     if keep is None:
         return partial
     found = list_checkpoints(run_dir)
-    doomed = partial + found[: max(len(found) - max(keep, 1), 0)]  # the newest is never deleted
-    for path in doomed[len(partial):]:
+    old = found[: max(len(found) - max(keep, 1), 0)]  # the newest one is never deleted
+    for path in old:
         path.unlink(missing_ok=True)
-    return doomed
+    return partial + old
 
 
 # -- RNG states as plain data -----------------------------------------------------------------

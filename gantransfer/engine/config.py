@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import check_choices, field
+from .precision import PRECISIONS
 
 __all__ = ["TrainConfig", "resolve_device"]
 
@@ -36,7 +37,7 @@ class TrainConfig:
     precision: str = field(
         "fp32", help="fp32; bf16 (autocast); fp16 (autocast + grad scaler, CUDA only); "
         "auto (bf16 where the hardware computes it natively, else fp32)",
-        choices=("fp32", "bf16", "fp16", "auto"),
+        choices=PRECISIONS,
     )
     seed: int = field(0, help="seed for weights-independent randomness: data order, noise, crops")
     ema_decay: float | None = field(

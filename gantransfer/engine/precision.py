@@ -18,7 +18,7 @@ __all__ = ["PRECISIONS", "cpu_has_native_bf16", "native_bf16", "resolve_precisio
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 @functools.cache

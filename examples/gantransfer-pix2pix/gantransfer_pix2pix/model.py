@@ -20,11 +20,11 @@ from torch import Tensor
 
 import gantransfer
 from gantransfer.model import ExportSpec, GANModel, StepContext
-from gantransfer.nn import LinearDecay, linear_decay_schedulers
+from gantransfer.nn import linear_decay_schedulers
 
 from .config import Pix2PixConfig
 
-__all__ = ["LinearDecay", "Pix2Pix"]
+__all__ = ["Pix2Pix"]
 
 
 
