@@ -160,7 +160,9 @@ class Translator:
     def __init__(self, forward: Callable[[Tensor], Tensor], *, channels: int, divisor: int,
                  min_size: int, bucket: int = 1, compiled: bool = False,
                  fallback: Callable[[Tensor], Tensor] | None = None,
-                 device: torch.device | None = None, description: str = "") -> None:
+                 device: torch.device | None = None, description: str = "",
+                 evaluating: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
+                 ) -> None:
         if compiled and fallback is None:
             raise ValueError("a compiled Translator needs an eager fallback")
         self.forward = forward
@@ -172,6 +174,9 @@ class Translator:
         self.fallback = fallback
         self.device = device or torch.device("cpu")
         self.description = description
+        # The model's eval-mode context (PyTorch models), entered by translate() and
+        # translate_files() around a whole run; None for models without modes (ONNX).
+        self.evaluating = evaluating
         self.model_seconds = 0.0
         self.compile_seconds = 0.0
         self.shapes: set[tuple[int, ...]] = set()
@@ -184,8 +189,13 @@ class Translator:
         code."""
         from .inference import map_images
 
-        return map_images(self, images, channels=self.channels, divisor=self.divisor,
-                          min_size=self.min_size, batch_size=batch_size, bucket=self.bucket)
+        with self.evaluation():
+            return map_images(self, images, channels=self.channels, divisor=self.divisor,
+                              min_size=self.min_size, batch_size=batch_size, bucket=self.bucket)
+
+    def evaluation(self) -> contextlib.AbstractContextManager[Any]:
+        """The model's eval mode for a run (restored afterwards); a no-op without one."""
+        return self.evaluating() if self.evaluating is not None else contextlib.nullcontext()
 
     def __call__(self, x: Tensor) -> Tensor:
         """The generator's output (float32) for a padded batch ``x``."""
@@ -266,8 +276,8 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
         images: how many images the call will translate (for ``compile="auto"``).
         compile_options: keyword arguments for ``torch.compile`` (e.g. ``{"mode": ...}``).
 
-    The model must be in eval mode while the translator runs (``with model.evaluating():``);
-    models from ``gantransfer.load`` already are. Raises ``ValueError`` for bad options or a
+    The translator's ``translate`` (and :func:`gantransfer.pipeline.translate_files`) put the
+    model in eval mode for the run; a direct call on a padded batch does not. Raises ``ValueError`` for bad options or a
     latent/unknown target.
     """
     from .inference import resolve_target
@@ -297,7 +307,8 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
         text += f", sizes bucketed to multiples of {math.lcm(spec.size_divisor, bucket)} px"
     return Translator(forward, channels=spec.in_channels, divisor=spec.size_divisor,
                       min_size=spec.min_size, bucket=bucket, compiled=want_compile,
-                      fallback=eager, device=device, description=text)
+                      fallback=eager, device=device, description=text,
+                      evaluating=model.evaluating)
 
 
 class _Float32(nn.Module):

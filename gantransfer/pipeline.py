@@ -14,7 +14,6 @@ batch or being written), however many files there are. ``gtx translate`` and
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -196,11 +195,10 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
     limit = max_in_memory or 2 * batch_size + 2 * workers
     if limit < batch_size:
         raise ValueError(f"max_in_memory ({limit}) must be at least batch_size ({batch_size})")
-    evaluating = getattr(model, "evaluating", None)
     start = time.perf_counter()
     model_start, compile_start = translator.model_seconds, translator.compile_seconds
     todo, skipped = _check_headers([(Path(s), Path(d)) for s, d in pairs], skip=skip_bad_images)
-    with (evaluating() if callable(evaluating) else contextlib.nullcontext()):
+    with translator.evaluation():
         run = _Run(translator, todo, batch_size=batch_size, workers=workers, writers=writers,
                    limit=limit, skip=skip_bad_images, progress=progress)
         run.skipped = skipped

@@ -66,6 +66,18 @@ def test_pipeline_writes_every_file_like_serial_translation(model, images, tmp_p
     assert not list((tmp_path / "out").rglob("*.tmp"))
 
 
+def test_a_translator_runs_its_model_in_eval_mode_and_restores_the_mode(images, tmp_path):
+    torch.manual_seed(0)
+    model = gantransfer.get("cyclegan", ngf=8, ndf=8, netG="resnet_6blocks")  # training mode
+    runner = gantransfer.inference.translator(model)
+    modes, forward = [], runner.forward
+    runner.forward = lambda x: (modes.append(model.nets["g_ab"].training), forward(x))[1]
+    translate_files(runner, _pairs(images, tmp_path / "out"), batch_size=2)
+    runner.translate([torch.zeros(3, 8, 8)])
+    assert modes and not any(modes)  # every batch ran in eval mode (dropout, BatchNorm)
+    assert model.training and model.nets["g_ab"].training  # and the mode is given back
+
+
 def test_pipeline_holds_at_most_max_in_memory_images(model, images, tmp_path, monkeypatch):
     # Count, independently of the pipeline's own bookkeeping, images decoded but not yet saved.
     lock, live, peak = threading.Lock(), [0], [0]

@@ -8,7 +8,6 @@ image plumbing, so they give the same pixels within the export tolerance. Files 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -140,10 +139,8 @@ def register(app: typer.Typer) -> None:
                                bucket=bucket, images=len(pairs))
         console.print(f"translating {len(pairs)} image(s) with {src.description}: "
                       f"{runner.description}", highlight=False)
-        evaluating = src.model.evaluating() if src.kind == "torch" else contextlib.nullcontext()
-        with evaluating:
-            stats = translate_files(runner, pairs, batch_size=batch_size, workers=workers,
-                                    skip_bad_images=skip_bad_images)
+        stats = translate_files(runner, pairs, batch_size=batch_size, workers=workers,
+                                skip_bad_images=skip_bad_images)
         skipped = f", skipped {stats.skipped} unreadable" if stats.skipped else ""
         compiling = (f", {stats.compile_seconds:.1f} s of it in first runs of compiled shapes"
                      if stats.compile_seconds else "")
