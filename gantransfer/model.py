@@ -77,6 +77,16 @@ class StepContext(Protocol):
         """Mixed-precision autocast for the run's precision (a no-op in fp32)."""
         ...
 
+    def discriminate(self, d: nn.Module, *batches: Any) -> tuple[Any, ...]:
+        """``d``'s output for each batch (a tensor or a tuple of ``d``'s arguments), every batch
+        judged as if alone: one concatenated forward only where that is exact (no batch
+        statistics), else one forward each. See :func:`gantransfer.nn.discriminate`.
+
+        Call every discriminator through this, in the D step (``real, fake``) and in the G step
+        (``fake``): it is where the engine applies what it does to discriminator inputs.
+        """
+        ...
+
 
 class GANModel(nn.Module):
     """Base class of every architecture.

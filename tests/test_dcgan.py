@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import gantransfer
+import gantransfer.nn
 from gantransfer.model import ExportSpec
 
 
@@ -49,6 +50,9 @@ class FakeContext:
 
     def autocast(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
+
+    def discriminate(self, d, *batches):
+        return gantransfer.nn.discriminate(d, *batches)
 
 
 def _n_params(net: nn.Module) -> int:

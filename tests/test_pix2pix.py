@@ -20,6 +20,7 @@ from PIL import Image
 from torch import nn
 
 import gantransfer
+import gantransfer.nn
 from gantransfer.testing import make_fake_data
 
 PLUGIN_SRC = Path(__file__).resolve().parents[1] / "examples" / "gantransfer-pix2pix"
@@ -117,8 +118,11 @@ class RecordingContext:
 
         return contextlib.nullcontext()
 
+    def discriminate(self, d, *batches):
+        return gantransfer.nn.discriminate(d, *batches)
 
-def test_train_step_freezes_d_for_g_and_runs_d_once_over_real_and_fake_pairs() -> None:
+
+def test_train_step_freezes_d_for_g_and_judges_real_and_fake_pairs_apart() -> None:
     model = tiny().train()
     batch_sizes: list[int] = []
     model.nets["d"].register_forward_hook(lambda m, i, o: batch_sizes.append(i[0].shape[0]))
@@ -126,7 +130,8 @@ def test_train_step_freezes_d_for_g_and_runs_d_once_over_real_and_fake_pairs() -
     batch = {"A": torch.rand(2, 3, 16, 16) * 2 - 1, "B": torch.rand(2, 3, 16, 16) * 2 - 1}
     logs = model.train_step(batch, ctx)
     assert ctx.grads == {"d": {"d"}, "g": {"g"}}
-    assert batch_sizes == [4, 2]  # one D forward over cat(real, fake), then the G step's
+    # Default D has BatchNorm: real and fake pairs get their own forwards, then the G step's.
+    assert batch_sizes == [2, 2, 2]
     assert logs["loss_G"] == pytest.approx(logs["loss_G_GAN"] + logs["loss_G_L1"], rel=1e-5)
     assert logs["loss_D"] == pytest.approx(0.5 * (logs["loss_D_real"] + logs["loss_D_fake"]),
                                            rel=1e-5)

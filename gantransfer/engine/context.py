@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..nn import discriminate
 from . import distributed
 from .ema import EMA
 
@@ -230,6 +231,10 @@ class EngineContext:
         # for SyncBatchNorm after this context is built.
         norms = [m for m in self.model.nets.modules() if isinstance(m, NORM_TYPES)]
         return low_precision(norms, device=self.device, dtype=dtype)
+
+    def discriminate(self, d: nn.Module, *batches: Any) -> tuple[Any, ...]:
+        """``d`` on each batch as if alone (see :func:`gantransfer.nn.discriminate`)."""
+        return discriminate(d, *batches)
 
     # -- internals -------------------------------------------------------------------------
     def _plain_nets(self, names: list[str] | None = None) -> contextlib.AbstractContextManager[None]:

@@ -8,7 +8,17 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["LinearDecay", "init_weights", "linear_decay_schedulers", "norm_layer", "uses_bias"]
+from ._discriminate import discriminate, uses_batch_statistics
+
+__all__ = [
+    "LinearDecay",
+    "discriminate",
+    "init_weights",
+    "linear_decay_schedulers",
+    "norm_layer",
+    "uses_batch_statistics",
+    "uses_bias",
+]
 
 NORMS = ("instance", "batch", "none")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")

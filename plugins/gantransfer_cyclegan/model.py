@@ -124,8 +124,8 @@ class CycleGAN(GANModel):
                 rec_b = g_ab(fake_a)  # G(F(b))
                 # Adversarial terms, Eq. 1: L_GAN(G, D_Y) with D_Y = d_b, L_GAN(F, D_X) with
                 # D_X = d_a; the generators are trained to make D call their fakes real.
-                loss_g_a = self.gan_loss(d_b(fake_b), True)
-                loss_g_b = self.gan_loss(d_a(fake_a), True)
+                loss_g_a = self.gan_loss(ctx.discriminate(d_b, fake_b)[0], True)
+                loss_g_b = self.gan_loss(ctx.discriminate(d_a, fake_a)[0], True)
                 # Cycle consistency, Eq. 2: λ_A‖F(G(a)) − a‖₁ + λ_B‖G(F(b)) − b‖₁ (fp32).
                 loss_cycle_a = F.l1_loss(rec_a.float(), real_a.float()) * c.lambda_A
                 loss_cycle_b = F.l1_loss(rec_b.float(), real_b.float()) * c.lambda_B
@@ -157,8 +157,8 @@ class CycleGAN(GANModel):
         pooled_a = self.pool_a.query(fake_a)
         pooled_b = self.pool_b.query(fake_b)
         with ctx.autocast():
-            loss_d_a = self._discriminator_loss(d_a, real_a, pooled_a)
-            loss_d_b = self._discriminator_loss(d_b, real_b, pooled_b)
+            loss_d_a = self._discriminator_loss(d_a, real_a, pooled_a, ctx)
+            loss_d_b = self._discriminator_loss(d_b, real_b, pooled_b, ctx)
         loss_d = loss_d_a + loss_d_b
         if c.gan_mode == "wgangp":
             # Gulrajani et al. 2017, Eq. 3: + λ_gp E[(‖∇D(x̂)‖₂ − 1)²]; D is trainable here.
@@ -167,16 +167,14 @@ class CycleGAN(GANModel):
         ctx.optimize("d", loss_d)
         return {"loss_D_A": loss_d_a.detach(), "loss_D_B": loss_d_b.detach()}
 
-    def _discriminator_loss(self, d: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        """0.5·(L(D(real), 1) + L(D(fake), 0)) from ONE forward over ``cat([real, fake])``.
-
-        The official code halves the D loss to slow D relative to G (Sec. 4). One batched forward
-        equals two separate ones for instance/no norm (per-sample statistics); with batch norm
-        the statistics are shared between real and fake.
-        """
-        n = real.shape[0]
-        logits = d(torch.cat([real, fake.to(real.dtype)], 0))
-        return 0.5 * (self.gan_loss(logits[:n], True) + self.gan_loss(logits[n:], False))
+    def _discriminator_loss(self, d: nn.Module, real: Tensor, fake: Tensor,
+                            ctx: StepContext) -> Tensor:
+        """0.5·(L(D(real), 1) + L(D(fake), 0)); the official code halves the D loss to slow D
+        relative to G (Sec. 4). ``ctx.discriminate`` judges both batches in one forward where
+        that is exact (instance/no norm) and separately with batch norm, so that D's fakes get
+        the logits the G step will see."""
+        real_logits, fake_logits = ctx.discriminate(d, real, fake)
+        return 0.5 * (self.gan_loss(real_logits, True) + self.gan_loss(fake_logits, False))
 
     # -- inference ----------------------------------------------------------------------------
     def sample(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -138,8 +138,11 @@ class DCGAN(GANModel):
     def train_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, Any]:
         """One D update then one G update (pytorch/examples order).
 
-        D: ``L_D = BCE(D(x), y_real) + BCE(D(G(z)), 0)``, both halves in one forward pass of
-        ``cat([x, G(z)])`` so BatchNorm sees one batch (consistent statistics under DDP).
+        D: ``L_D = BCE(D(x), y_real) + BCE(D(G(z)), 0)``. The real and the fake batch are judged
+        through ``ctx.discriminate``, which keeps them in separate forwards whenever D has
+        BatchNorm (the default D does): a fakes-only batch must get the same logits in the G step
+        as in the D step, or G trains against a function D never learned (DCGAN's "each batch all
+        real or all fake").
         G: non-saturating ``L_G = BCE(D(G(z)), 1)`` (Goodfellow et al. 2014, §3), with D frozen.
         """
         real = batch["image"]
@@ -149,14 +152,14 @@ class DCGAN(GANModel):
 
         with ctx.autocast():
             fake = g(z)
-            logits = d(torch.cat([real, fake.detach().to(real.dtype)]))
-            real_logits, fake_logits = logits[:n], logits[n:]
+            real_logits, fake_logits = ctx.discriminate(d, real, fake.detach())
             loss_d = _bce(real_logits, self.config.real_label) + _bce(fake_logits, 0.0)
         ctx.optimize("d", loss_d)
 
         with ctx.frozen("d"):
             with ctx.autocast():
-                loss_g = _bce(d(fake), 1.0)
+                (gen_logits,) = ctx.discriminate(d, fake)
+                loss_g = _bce(gen_logits, 1.0)
             ctx.optimize("g", loss_g)
 
         return {

@@ -75,25 +75,25 @@ class Pix2Pix(GANModel):
         c = self.config
         real_a, real_b = batch["A"], batch["B"]
         g, d = self.nets["g"], self.nets["d"]
-        n = real_a.shape[0]
-
         with ctx.autocast():
             fake_b = g(real_a)
-        # 1. Discriminator: ONE forward over cat([real pairs, fake pairs]) along the batch. The
-        # fake is detached: D's loss must not reach G's graph, which the G step reuses below.
+        # 1. Discriminator on real and fake pairs (Sec. 2.1: D observes the input). The fake is
+        # detached: D's loss must not reach G's graph, which the G step reuses below.
+        # ctx.discriminate keeps the two batches in separate forwards when D has BatchNorm (the
+        # default), so the fake pairs get the same logits here as in the G step.
         with ctx.autocast():
             real_pair = torch.cat([real_a, real_b], 1)
             fake_pair = torch.cat([real_a, fake_b.detach().to(real_a.dtype)], 1)
-            logits = d(torch.cat([real_pair, fake_pair], 0)).float()
-            loss_d_real = _bce(logits[:n], True)
-            loss_d_fake = _bce(logits[n:], False)
+            real_logits, fake_logits = ctx.discriminate(d, real_pair, fake_pair)
+            loss_d_real = _bce(real_logits.float(), True)
+            loss_d_fake = _bce(fake_logits.float(), False)
             loss_d = 0.5 * (loss_d_real + loss_d_fake)
         ctx.optimize("d", loss_d)
 
         # 2. Generator: fool the (just updated, now frozen) D and stay close to the target.
         with ctx.frozen("d"), ctx.autocast():
-            pred_fake = d(torch.cat([real_a, fake_b.to(real_a.dtype)], 1)).float()
-            loss_g_gan = _bce(pred_fake, True)
+            (pred_fake,) = ctx.discriminate(d, torch.cat([real_a, fake_b.to(real_a.dtype)], 1))
+            loss_g_gan = _bce(pred_fake.float(), True)
             loss_g_l1 = F.l1_loss(fake_b.float(), real_b.float()) * c.lambda_L1
             loss_g = loss_g_gan + loss_g_l1
         ctx.optimize("g", loss_g)
