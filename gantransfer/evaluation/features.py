@@ -124,7 +124,7 @@ def to_uint8_rgb(images: Tensor) -> Tensor:
 
 def _read_ahead(paths: Sequence[Path], *, ahead: int) -> Iterator[Tensor]:
     # Decoding overlaps with the network: Pillow releases the GIL, so a few threads keep a GPU
-    # fed; at most `ahead` decoded images wait in memory.
+    # fed. At most `ahead` decoded images wait in memory (one batch: full-size photos are large).
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         remaining = iter(paths)
         pending = deque(pool.submit(read_rgb, p) for p in _take(remaining, ahead))
@@ -191,7 +191,7 @@ def extract_features(images: Tensor | Iterable[Tensor] | Sequence[Path], extract
             and isinstance(images[0], str | os.PathLike):
         paths = [Path(p) for p in images]
         total = len(paths)
-        single = _read_ahead(paths, ahead=2 * batch_size)
+        single = _read_ahead(paths, ahead=batch_size)
         source: Iterator[Tensor] = (img.unsqueeze(0) for img in single)
     else:
         if total is None and isinstance(images, Tensor):

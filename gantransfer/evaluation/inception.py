@@ -258,8 +258,8 @@ class InceptionV3Features(nn.Module):
     :meth:`prepare` (resize and scale, per image size) and :meth:`embed` (the network on prepared
     ``N×3×299×299`` batches), so images of different sizes can share a batch.
 
-    ``num_features`` lets torchmetrics use the module directly as its ``feature=`` extractor.
-    The ``fc`` layer is kept only so the published file (which holds the logits layer) loads
+    ``num_features`` is the feature dimension (the attribute torchmetrics reads from a
+    ``feature=`` module). The ``fc`` layer is kept only so the published file (which holds the logits layer) loads
     with matching keys; FID and KID do not use it.
     """
 

@@ -15,13 +15,14 @@ size and channel count, so a pair whose sizes or channels differ is an error, no
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from ..data.folders import ImageReadError
 from ..data.images import probe_image, read_image
@@ -82,6 +83,13 @@ def _read(path: Path, channels: int) -> np.ndarray:
         raise EvaluationError(f"cannot read image {exc.path}: {exc.reason}") from exc
 
 
+def _ssim_function() -> Callable[..., Tensor]:
+    require_torchmetrics()
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    return structural_similarity_index_measure
+
+
 def paired_metrics(real: str | os.PathLike[str], fake: str | os.PathLike[str], *,
                    metrics: Sequence[str] = PAIRED_METRICS,
                    progress: Progress | None = None) -> PairedResult:
@@ -111,19 +119,15 @@ def paired_metrics(real: str | os.PathLike[str], fake: str | os.PathLike[str], *
         return PairedResult(psnr=None, ssim=None, n_pairs=0, n_unmatched=len(fakes),
                             metrics=metrics, reason=f"no image in {fake} has a ground truth of the same relative "
                                    f"path in {real}")
-    ssim_fn: Any = None
-    if "ssim" in metrics:
-        require_torchmetrics()
-        from torchmetrics.functional.image import structural_similarity_index_measure as ssim_fn
-
+    ssim_fn = _ssim_function() if "ssim" in metrics else None
     per_image: dict[str, dict[str, float]] = {}
     for done, (fake_path, real_path) in enumerate(pairs, 1):
-        channels = _channels(fake_path)
-        if _channels(real_path) != channels:
+        channels, real_channels = _channels(fake_path), _channels(real_path)
+        if real_channels != channels:
             raise EvaluationError(
                 f"{fake_path} has {channels} channel(s) but its ground truth {real_path} has "
-                f"{_channels(real_path)}: paired metrics compare like with like; convert one "
-                "of them (e.g. save the outputs as RGB)")
+                f"{real_channels}: paired metrics compare like with like; convert one of them "
+                "(e.g. save the outputs as RGB)")
         a, b = _read(fake_path, channels), _read(real_path, channels)
         if a.shape != b.shape:
             raise EvaluationError(

@@ -23,8 +23,6 @@ from gantransfer.evaluation import (
     WeightsNotFoundError,
     evaluate_folders,
     extract_features,
-    fid,
-    folder_features,
     load_inception,
     random_inception_weights,
     resize_tf1_bilinear,
@@ -79,7 +77,7 @@ def test_features_equal_torch_fidelity(net: InceptionV3Features,
 def test_fid_and_kid_match_torch_fidelity_and_rise_with_noise(
         net: InceptionV3Features, fixture: dict[str, np.ndarray], tmp_path: Path) -> None:
     real, fakes = ref.write_folders(tmp_path / "folders")
-    cache = FeatureCache(tmp_path / "cache")
+    cache = FeatureCache(tmp_path / "cache")  # the real folder is extracted once
     results = [evaluate_folders(real, fakes[level], metrics=["fid", "kid"], extractor=net,
                                 kid_subsets=3, kid_subset_size=ref.FOLDER_IMAGES, cache=cache)
                for level in ref.NOISE_LEVELS]
@@ -89,9 +87,8 @@ def test_fid_and_kid_match_torch_fidelity_and_rise_with_noise(
     # float32 (ours in float64): measured relative differences 1e-8 (FID) and 6e-6 (KID).
     np.testing.assert_allclose(fids, fixture["folder_fid"], rtol=1e-5)
     np.testing.assert_allclose(kids, fixture["folder_kid_mean"], rtol=1e-4)
-    # The real folder's features come from the cache: FID of the folder with itself is ~0.
-    same = fid(folder_features(real, net, cache=cache), folder_features(real, net, cache=cache))
-    assert abs(same.value) < 1e-3 * fids[0]
+    # Each FID at 2048-d costs a 2048×2048 eigendecomposition (~6 s on one loaded CPU thread),
+    # so FID(folder, itself) ~ 0 is checked with a small extractor in test_eval_metrics.py.
     assert 0 < fids[0] < fids[1] < fids[2]
     assert 0 < kids[0] < kids[1] < kids[2]
 
