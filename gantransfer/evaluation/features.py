@@ -165,8 +165,9 @@ def _batches(images: Tensor | Iterable[Tensor]) -> Iterator[Tensor]:
         yield item
 
 
-def extract_features(images: Tensor | Iterable[Tensor] | Sequence[Path], extractor: FeatureExtractor,
-                     *, device: str | torch.device = "cpu", batch_size: int = DEFAULT_BATCH_SIZE,
+def extract_features(images: Tensor | Iterable[Tensor] | Sequence[str | os.PathLike[str]],
+                     extractor: FeatureExtractor, *, device: str | torch.device = "cpu",
+                     batch_size: int = DEFAULT_BATCH_SIZE,
                      progress: Progress | None = None, stage: str = "features",
                      total: int | None = None) -> np.ndarray:
     """Features of images: ``N×D`` float32 numpy, in input order.
@@ -184,8 +185,10 @@ def extract_features(images: Tensor | Iterable[Tensor] | Sequence[Path], extract
 
     Raises:
         EvaluationError: an unreadable file.
-        ValueError: tensors of the wrong dtype, rank or channel count.
+        ValueError: tensors of the wrong dtype, rank or channel count; ``batch_size`` < 1.
     """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     device = torch.device(device)
     if isinstance(images, Sequence) and images and not isinstance(images, Tensor) \
             and isinstance(images[0], str | os.PathLike):

@@ -51,15 +51,15 @@ log = logging.getLogger(__name__)
 
 INPUT_SIZE = 299
 NUM_FEATURES = 2048
-_NUM_LOGITS = 1008  # the 2015 graph's 1000 ImageNet classes plus 8 unused ones
+_NUM_LOGITS = 1008  # the 2015 graph's logits layer (the weights file holds it)
 
-# torch-fidelity's conversion of the TF graph's weights (pytorch-fid publishes the same file under
-# the name pt_inception-2015-12-05-6726825d.pth). Like torchvision's files the name ends in the
-# first 8 hex digits of the SHA-256; two public projects record the full digest as
+# torch-fidelity's conversion of the TF graph's weights. Like torchvision's files the name ends in
+# the first 8 hex digits of the SHA-256; two public projects record the full digest as
 # 6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2 (95,628,359 bytes), but that
 # has not been checked here (no machine of this project reaches the URL), so only the prefix is
 # enforced. torch-fidelity caches it under this same name in torch's hub cache, so a file it
-# downloaded is found as it is.
+# downloaded is found as it is. (pytorch-fid's pt_inception-2015-12-05-6726825d.pth has the same
+# keys and hash suffix, presumably the same file; not checked.)
 INCEPTION_WEIGHTS = WeightsFile(
     url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
         "weights-inception-2015-12-05-6726825d.pth",
