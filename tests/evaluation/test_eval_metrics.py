@@ -237,6 +237,8 @@ def test_tensors_and_saved_files_give_the_same_features(tmp_path: Path) -> None:
     from_tensors = extract_features(batches, CountingExtractor(), batch_size=3, total=5)
     np.testing.assert_array_equal(from_tensors, from_files)
     # A grayscale tensor is the gray value repeated in R, G and B.
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        extract_features(images, CountingExtractor(), batch_size=0)
     gray = extract_features(uint8[:, :1], CountingExtractor())
     rgb = extract_features(uint8[:, :1].expand(-1, 3, -1, -1), CountingExtractor())
     np.testing.assert_array_equal(gray, rgb)
