@@ -8,19 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from _relb_models import save_model, tiny_cyclegan
 from _toy import ToyImages, make_toy
 from typer.testing import CliRunner
 
 import gantransfer
 from gantransfer.cli.app import app
-from gantransfer.config import to_plain
 from gantransfer.engine import TrainConfig, Trainer
 from gantransfer.engine.checkpoint import (
     CheckpointCorruptError,
     CheckpointError,
     list_checkpoints,
     read_checkpoint,
-    save_checkpoint,
 )
 
 KEY = "nets.g.body.4.weight"  # the toy generator's largest tensor (192x32 floats)
@@ -129,11 +128,8 @@ def test_rotation_never_deletes_the_checkpoint_just_written(tmp_path: Path) -> N
 def test_cli_names_the_damaged_checkpoint_and_fails(tmp_path: Path, command: str) -> None:
     from PIL import Image
 
-    torch.manual_seed(0)
-    model = gantransfer.get("cyclegan", ngf=4, ndf=4, netG="resnet_6blocks")
-    path = tmp_path / "model.pt"
-    save_checkpoint({"architecture": "cyclegan", "config": to_plain(model.config),
-                     "model": model.state_dict(), "ema": None, "step": 0, "epoch": 0}, path)
+    model = tiny_cyclegan()
+    path = save_model(model, tmp_path / "model.pt")
     flip_tensor_bytes(path, model.state_dict()["nets.g_ab.model.10.conv_block.1.weight"])
     Image.new("RGB", (16, 16)).save(tmp_path / "in.png")
     args = {"translate": ["translate", path, tmp_path / "in.png", "-o", tmp_path / "out"],
