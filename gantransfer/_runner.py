@@ -151,6 +151,8 @@ class Translator:
             ones split), so each bucket compiles exactly once.
         fallback: eager ``forward`` used, with one warning, when the compiled one fails.
         description: a short human-readable summary (precision, compile, device).
+        memory_probe: returns the estimated peak bytes per input pixel of one image (see
+            :mod:`gantransfer._memory`); None when it cannot be told (ONNX files).
 
     ``model_seconds`` accumulates the wall time of the calls (the device is synchronised),
     ``compile_seconds`` the part of it spent in first calls of new compiled shapes (compiling
@@ -161,8 +163,8 @@ class Translator:
                  min_size: int, bucket: int = 1, compiled: bool = False,
                  fallback: Callable[[Tensor], Tensor] | None = None,
                  device: torch.device | None = None, description: str = "",
-                 evaluating: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
-                 ) -> None:
+                 evaluating: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+                 memory_probe: Callable[[], float] | None = None) -> None:
         if compiled and fallback is None:
             raise ValueError("a compiled Translator needs an eager fallback")
         self.forward = forward
@@ -177,6 +179,8 @@ class Translator:
         # The model's eval-mode context (PyTorch models), entered by translate() and
         # translate_files() around a whole run; None for models without modes (ONNX).
         self.evaluating = evaluating
+        self._memory_probe = memory_probe
+        self._bytes_per_pixel: float | None = None
         self.model_seconds = 0.0
         self.compile_seconds = 0.0
         self.shapes: set[tuple[int, ...]] = set()
@@ -192,6 +196,14 @@ class Translator:
         with self.evaluation():
             return map_images(self, images, channels=self.channels, divisor=self.divisor,
                               min_size=self.min_size, batch_size=batch_size, bucket=self.bucket)
+
+    def bytes_per_pixel(self) -> float | None:
+        """Estimated peak memory per input pixel of one image (measured once, on first call, in
+        eval mode), or None when this translator cannot tell."""
+        if self._bytes_per_pixel is None and self._memory_probe is not None:
+            with self.evaluation():
+                self._bytes_per_pixel = self._memory_probe()
+        return self._bytes_per_pixel
 
     def evaluation(self) -> contextlib.AbstractContextManager[Any]:
         """The model's eval mode for a run (restored afterwards); a no-op without one."""
@@ -280,10 +292,11 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
     model in eval mode for the run; a direct call on a padded batch does not. Raises ``ValueError`` for bad options or a
     latent/unknown target.
     """
+    from ._memory import activation_bytes_per_pixel
     from .inference import resolve_target
 
     _, spec = resolve_target(model, target, kind="image")
-    net = model.nets[spec.net]
+    net = plain = model.nets[spec.net]
     device = model.device
     want_compile = resolve_compile(compile, device, images=images)
     chosen = resolve_inference_precision(precision, device, compiled=want_compile)
@@ -308,7 +321,10 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
     return Translator(forward, channels=spec.in_channels, divisor=spec.size_divisor,
                       min_size=spec.min_size, bucket=bucket, compiled=want_compile,
                       fallback=eager, device=device, description=text,
-                      evaluating=model.evaluating)
+                      evaluating=model.evaluating,
+                      memory_probe=lambda: activation_bytes_per_pixel(
+                          plain, channels=spec.in_channels, divisor=spec.size_divisor,
+                          min_size=spec.min_size, device=device))
 
 
 class _Float32(nn.Module):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._io import atomic_path
+from ._memory import format_bytes as _size
 
 __all__ = [
     "DownloadError",
@@ -241,14 +242,6 @@ class _Transfer:
         elapsed = max(time.monotonic() - self.start, 1e-9)
         of = f" of {_size(self.expected)}" if self.expected is not None else ""
         return f"received {_size(self.total)}{of} in {elapsed:.0f} s, {_size(self.total / elapsed)}/s"
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def _socket_of(response: object) -> socket.socket | None:
