@@ -108,7 +108,7 @@ def onnx_translator(model: Any, *, bucket: int = 1) -> Translator:
         return torch.from_numpy(model.run(x.detach().cpu().numpy()))
 
     return Translator(forward, channels=meta.in_channels, divisor=meta.size_divisor,
-                      min_size=meta.min_size, bucket=bucket,
+                      min_size=meta.min_size, bucket=bucket, source=str(model.path),
                       description=f"onnxruntime {meta.precision} on {', '.join(model.providers)}")
 
 

@@ -319,11 +319,12 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
         ema: use the EMA generator weights; None uses them when the checkpoint has them.
 
     Returns:
-        The model in eval mode with ``model.arch_name`` set.
+        The model in eval mode with ``model.arch_name`` and ``model.checkpoint_path`` set.
 
     Raises:
         CheckpointError: unreadable/foreign file, unknown architecture (names the plugin to
-            install), ``ema=True`` without EMA weights, or weights that do not fit the config.
+            install), ``ema=True`` without EMA weights, weights that do not fit the config, or
+            generator weights holding NaN/inf.
     """
     from .. import registry
     from ..config import from_plain
@@ -369,4 +370,31 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
     if averaged and ema is not False:
         for name, state in averaged.items():
             model.nets[name].load_state_dict(state)
+    _check_finite_weights(model, path)
+    model.checkpoint_path = path
     return model.to(device).eval()
+
+
+def _check_finite_weights(model: Any, path: Path) -> None:
+    """Refuse generators holding NaN/inf (they translate into garbage); warn for other nets.
+
+    A sum per tensor (NaN and inf propagate through it; ``isfinite().all()`` was ~50x slower):
+    25-200 ms for CycleGAN's 28 M parameters on a busy 2-core CPU.
+    """
+    inference = set(model.generator_names())
+    for name, net in model.nets.items():
+        bad = [(key, int((~torch.isfinite(t)).sum())) for key, t in net.state_dict().items()
+               if t.is_floating_point() and not bool(torch.isfinite(t.sum()))
+               and not bool(torch.isfinite(t).all())]
+        if not bad:
+            continue
+        listed = ", ".join(f"{key} ({n} values)" for key, n in bad[:4])
+        more = f" and {len(bad) - 4} more tensors" if len(bad) > 4 else ""
+        if name in inference:
+            raise CheckpointError(
+                f"{path}: the weights of {name} hold NaN or infinite values ({listed}{more}), "
+                "so it would produce garbage: the training run diverged before this checkpoint "
+                "was written, or the file was edited. Use an earlier checkpoint of the run."
+            )
+        log.warning("%s: %s holds NaN or infinite values (%s%s); it is not used for inference",
+                    path, name, listed, more)
