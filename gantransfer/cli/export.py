@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
             check = ("not verified" if r.worst_error is None
                      else f"max abs error {r.worst_error:.2g} over {len(r.max_abs_error)} shapes")
             if r.psnr is not None:
-                held = ("" if r.heldout_psnr is None
+                held = (", none held out (fewer than 5 images)" if r.heldout_psnr is None
                         else f", {r.heldout_psnr:.2f} dB on held-out images")
                 check = (f"PSNR vs fp32 {r.psnr:.2f} dB on calibration images{held}; ran at "
                          f"{len(r.max_abs_error)} shapes")

@@ -402,6 +402,7 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
 def _int8_options(precision: str, *, calib: Any, count: int | None, size: Any,
                   min_psnr: float | None) -> dict[str, Any] | None:
     """The int8 options as a dict (None for fp32/fp16), rejecting misplaced ones early."""
+    from .calibration import check_calibration_files
     from .quantize import DEFAULT_CALIB_COUNT, DEFAULT_MIN_PSNR, calibration_split
 
     given = [n for n, v in (("calib", calib), ("calib_count", count), ("calib_size", size),
@@ -415,7 +416,9 @@ def _int8_options(precision: str, *, calib: Any, count: int | None, size: Any,
         raise ValueError("precision='int8' needs calib=: a folder of real input images for the "
                          "generator (e.g. the dataset's testA/ for a2b) to calibrate on")
     count = DEFAULT_CALIB_COUNT if count is None else int(count)
-    calibration_split(calib, count=count)  # a missing/empty folder fails before the export
+    # A missing/empty folder, or one without a readable image, fails before the export.
+    chosen, _heldout = calibration_split(calib, count=count)
+    check_calibration_files(calib, chosen)
     return {"calib": calib, "count": count, "size": size,
             "min_psnr": DEFAULT_MIN_PSNR if min_psnr is None else float(min_psnr)}
 
