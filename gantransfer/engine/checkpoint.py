@@ -384,7 +384,8 @@ def _check_finite_weights(model: Any, path: Path) -> None:
     inference = set(model.generator_names())
     for name, net in model.nets.items():
         bad = [(key, int((~torch.isfinite(t)).sum())) for key, t in net.state_dict().items()
-               if t.is_floating_point() and not bool(torch.isfinite(t.sum()))
+               if isinstance(t, torch.Tensor) and t.is_floating_point()  # not extra state
+               and not bool(torch.isfinite(t.sum()))
                and not bool(torch.isfinite(t).all())]
         if not bad:
             continue
