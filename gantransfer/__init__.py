@@ -41,12 +41,14 @@ _LAZY: dict[str, tuple[str, str]] = {
     "TrainConfig": (".engine", "TrainConfig"),
     "load": (".engine.checkpoint", "load"),
     "CheckpointError": (".engine.checkpoint", "CheckpointError"),
+    "CheckpointCorruptError": (".engine.checkpoint", "CheckpointCorruptError"),
     "DataConfig": (".data", "DataConfig"),
     "export_onnx": (".export", "export_onnx"),
     "onnx": (".export.runtime", None),
 }
 
 __all__ = [
+    "CheckpointCorruptError",
     "CheckpointError",
     "DataConfig",
     "ExportSpec",
@@ -88,6 +90,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .config import field
     from .data import DataConfig
     from .engine import TrainConfig, Trainer
-    from .engine.checkpoint import CheckpointError, load
+    from .engine.checkpoint import CheckpointCorruptError, CheckpointError, load
     from .export import export_onnx
     from .model import ExportSpec, GANModel, StepContext

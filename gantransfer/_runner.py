@@ -37,9 +37,12 @@ __all__ = [
     "BUCKET_RELATIVE",
     "COMPILE_MIN_IMAGES",
     "INFERENCE_PRECISIONS",
+    "NonFiniteOutputError",
     "Translator",
     "bucket_size",
+    "check_finite",
     "compile_available",
+    "model_source",
     "resolve_compile",
     "resolve_inference_precision",
     "torch_translator",
@@ -57,6 +60,32 @@ COMPILE_MIN_IMAGES = {"cpu": 64, "cuda": 512}
 # More distinct shapes than dynamo's default limit (8) is normal for a folder of photos; past the
 # limit dynamo would silently run eager for the rest.
 _RECOMPILE_LIMIT = 64
+
+
+class NonFiniteOutputError(RuntimeError):
+    """A generator produced NaN or infinite values: its weights are broken."""
+
+
+def check_finite(y: Any, *, source: str) -> None:
+    """Raise :class:`NonFiniteOutputError` naming ``source`` when the output batch ``y`` (tensor
+    or numpy array) holds NaN or inf. One sum over the output: negligible beside the model."""
+    import numpy as np
+
+    if isinstance(y, Tensor):
+        if bool(torch.isfinite(y.sum())):  # NaN and inf propagate; ~50x faster than isfinite
+            return
+        finite = torch.isfinite(y)
+    else:
+        if bool(np.isfinite(y.sum())):
+            return
+        finite = np.isfinite(y)
+    if bool(finite.all()):  # only a sum that overflowed
+        return
+    bad, total = int((~finite).sum()), int(np.prod(finite.shape))
+    raise NonFiniteOutputError(
+        f"{source} produced NaN or infinite values ({bad} of {total} output values), so the "
+        "images would be garbage: its weights are damaged or come from a diverged training "
+        "run. Use an earlier checkpoint (or export one).")
 
 
 def _relative_step(side: int, divisor: int) -> int:
@@ -151,6 +180,9 @@ class Translator:
             ones split), so each bucket compiles exactly once.
         fallback: eager ``forward`` used, with one warning, when the compiled one fails.
         description: a short human-readable summary (precision, compile, device).
+        source: what the model came from (a checkpoint path, a file), named in errors.
+        memory_probe: returns the estimated peak bytes per input pixel of one image (see
+            :mod:`gantransfer._memory`); None when it cannot be told (ONNX files).
 
     ``model_seconds`` accumulates the wall time of the calls (the device is synchronised),
     ``compile_seconds`` the part of it spent in first calls of new compiled shapes (compiling
@@ -161,7 +193,8 @@ class Translator:
                  min_size: int, bucket: int = 1, compiled: bool = False,
                  fallback: Callable[[Tensor], Tensor] | None = None,
                  device: torch.device | None = None, description: str = "",
-                 evaluating: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
+                 evaluating: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+                 memory_probe: Callable[[], float] | None = None, source: str = "the model"
                  ) -> None:
         if compiled and fallback is None:
             raise ValueError("a compiled Translator needs an eager fallback")
@@ -177,6 +210,9 @@ class Translator:
         # The model's eval-mode context (PyTorch models), entered by translate() and
         # translate_files() around a whole run; None for models without modes (ONNX).
         self.evaluating = evaluating
+        self._memory_probe = memory_probe
+        self.source = source
+        self._bytes_per_pixel: float | None = None
         self.model_seconds = 0.0
         self.compile_seconds = 0.0
         self.shapes: set[tuple[int, ...]] = set()
@@ -193,6 +229,14 @@ class Translator:
             return map_images(self, images, channels=self.channels, divisor=self.divisor,
                               min_size=self.min_size, batch_size=batch_size, bucket=self.bucket)
 
+    def bytes_per_pixel(self) -> float | None:
+        """Estimated peak memory per input pixel of one image (measured once, on first call, in
+        eval mode), or None when this translator cannot tell."""
+        if self._bytes_per_pixel is None and self._memory_probe is not None:
+            with self.evaluation():
+                self._bytes_per_pixel = self._memory_probe()
+        return self._bytes_per_pixel
+
     def evaluation(self) -> contextlib.AbstractContextManager[Any]:
         """The model's eval mode for a run (restored afterwards); a no-op without one."""
         return self.evaluating() if self.evaluating is not None else contextlib.nullcontext()
@@ -207,6 +251,7 @@ class Translator:
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 self.model_seconds += time.perf_counter() - start
+        check_finite(y, source=self.source)
         return y
 
     def _run(self, x: Tensor) -> Tensor:
@@ -280,10 +325,11 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
     model in eval mode for the run; a direct call on a padded batch does not. Raises ``ValueError`` for bad options or a
     latent/unknown target.
     """
+    from ._memory import activation_bytes_per_pixel
     from .inference import resolve_target
 
     _, spec = resolve_target(model, target, kind="image")
-    net = model.nets[spec.net]
+    net = plain = model.nets[spec.net]
     device = model.device
     want_compile = resolve_compile(compile, device, images=images)
     chosen = resolve_inference_precision(precision, device, compiled=want_compile)
@@ -308,7 +354,19 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
     return Translator(forward, channels=spec.in_channels, divisor=spec.size_divisor,
                       min_size=spec.min_size, bucket=bucket, compiled=want_compile,
                       fallback=eager, device=device, description=text,
-                      evaluating=model.evaluating)
+                      evaluating=model.evaluating,
+                      memory_probe=lambda: activation_bytes_per_pixel(
+                          plain, channels=spec.in_channels, divisor=spec.size_divisor,
+                          min_size=spec.min_size, device=device),
+                      source=model_source(model))
+
+
+def model_source(model: Any) -> str:
+    """How errors name a model: the checkpoint it was loaded from, else its architecture."""
+    path = getattr(model, "checkpoint_path", None)
+    if path is not None:
+        return f"checkpoint {path}"
+    return f"the {getattr(model, 'arch_name', None) or type(model).__name__} model"
 
 
 class _Float32(nn.Module):

@@ -23,12 +23,15 @@ import hashlib
 import http.client
 import logging
 import os
+import socket
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._io import atomic_path
+from ._memory import format_bytes as _size
 
 __all__ = [
     "DownloadError",
@@ -45,6 +48,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+_READ = 1 << 16  # bytes per read: reads return as data arrives, so limits are checked often
+DEFAULT_DEADLINE = 3600.0  # seconds for a whole download (VGG19, 548 MB, at 150 kB/s)
+DEFAULT_MIN_SPEED = 10 * 1024.0  # bytes/s over each --timeout window
 
 
 class DownloadError(RuntimeError):
@@ -109,49 +115,149 @@ def verify_digest(digest: str, *, sha256: str | None = None, sha256_prefix: str 
 
 
 def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None,
-             sha256_prefix: str | None = None, timeout: float = 60.0) -> Path:
+             sha256_prefix: str | None = None, timeout: float = 60.0,
+             deadline: float | None = DEFAULT_DEADLINE, min_speed: float = DEFAULT_MIN_SPEED
+             ) -> Path:
     """Download ``url`` to ``dest`` atomically, verifying the SHA-256 (or its prefix).
 
     The body is streamed into a temporary file next to ``dest`` while hashing; ``dest`` appears
     only when the transfer is complete and the hash matches, so a failure leaves nothing behind.
 
+    Three limits bound the time, so a slow or hostile server cannot hold the command for long
+    (a per-read timeout alone let a server trickling a few bytes every few seconds run for hours):
+
+    * ``timeout`` (seconds): connecting, and waiting for any one piece of data;
+    * the stall rule: every ``timeout`` seconds of the transfer must bring at least
+      ``min_speed * timeout`` bytes (``min_speed`` in bytes per second; 0 turns it off);
+    * ``deadline`` (seconds, None for none): the whole download, connection included.
+
     Raises:
-        DownloadError: network failure, truncated transfer or hash mismatch (the message names
-            the URL and says where to copy the file by hand).
+        DownloadError: network failure, stalled or too slow transfer, deadline passed, truncated
+            transfer or hash mismatch (the message names the URL, what was received, and says
+            where to copy the file by hand).
     """
     dest = Path(dest)
     manual = (f"If this machine is offline, download {url} elsewhere and copy it to {dest}.")
     log.info("downloading %s -> %s", url, dest)
+    clock = _Transfer(url, timeout=timeout, deadline=deadline, min_speed=min_speed, hint=manual)
     try:
         with atomic_path(dest) as tmp:
             digest = hashlib.sha256()
-            received = 0
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+            with urllib.request.urlopen(url, timeout=clock.wait()) as response, \
+                    open(tmp, "wb") as out:
                 expected = response.headers.get("Content-Length")
-                while chunk := response.read(_CHUNK):
+                clock.expected = int(expected) if expected and expected.isdigit() else None
+                sock = _socket_of(response)
+                read = getattr(response, "read1", response.read)  # read1: what has arrived
+                while True:
+                    if sock is not None:  # never block past the deadline in one read
+                        sock.settimeout(clock.wait())
+                    chunk = read(_READ)
+                    if not chunk:
+                        break
                     digest.update(chunk)
                     out.write(chunk)
-                    received += len(chunk)
-            if expected is not None and received != int(expected):
+                    clock.received(len(chunk))
+            if clock.expected is not None and clock.total != clock.expected:
                 raise DownloadError(
-                    f"download of {url} was cut short: got {received} of {expected} bytes. "
-                    + manual
+                    f"download of {url} was cut short: got {clock.total} of {clock.expected} "
+                    "bytes. " + manual
                 )
             verify_digest(digest.hexdigest(), sha256=sha256, sha256_prefix=sha256_prefix,
                           what=f"the file downloaded from {url}")
     except DownloadError:
         raise
+    except TimeoutError as exc:  # no byte for `timeout` seconds, or the deadline came mid-read
+        raise clock.timed_out() from exc
     except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError):
+            raise clock.timed_out() from exc
         raise DownloadError(f"could not download {url}: {reason}. {manual}") from exc
     log.info("saved %s (%s)", dest, digest.hexdigest())
     return dest
 
 
+class _Transfer:
+    """Time limits of one download: the deadline and the stall rule, checked after each read."""
+
+    def __init__(self, url: str, *, timeout: float, deadline: float | None, min_speed: float,
+                 hint: str) -> None:
+        if timeout <= 0 or (deadline is not None and deadline <= 0) or min_speed < 0:
+            raise ValueError(f"download limits must be positive: timeout={timeout}, "
+                             f"deadline={deadline}, min_speed={min_speed}")
+        self.url, self.timeout, self.deadline, self.min_speed = url, timeout, deadline, min_speed
+        self.hint = hint
+        self.start = self.window_start = time.monotonic()
+        self.total = self.window_bytes = 0
+        self.expected: int | None = None
+        self.deadline_bound = False  # the last wait() was shortened by the deadline
+
+    def wait(self) -> float:
+        """Seconds the next blocking call may wait: ``timeout``, or less near the deadline."""
+        if self.deadline is None:
+            return self.timeout
+        left = self.deadline - (time.monotonic() - self.start)
+        if left <= 0:
+            raise self._past_deadline()
+        self.deadline_bound = left < self.timeout
+        return min(self.timeout, left)
+
+    def received(self, n: int) -> None:
+        """Count ``n`` bytes; raise when the deadline passed or the last window was too slow."""
+        now = time.monotonic()
+        self.total += n
+        self.window_bytes += n
+        if self.deadline is not None and now - self.start > self.deadline:
+            raise self._past_deadline()
+        if now - self.window_start >= self.timeout:
+            needed = self.min_speed * (now - self.window_start)
+            if self.window_bytes < needed:
+                raise DownloadError(
+                    f"download of {self.url} stalled: {_size(self.window_bytes)} in the last "
+                    f"{now - self.window_start:.0f} s, below the minimum of "
+                    f"{_size(self.min_speed)}/s ({self._progress()}). The server or the network "
+                    "is too slow; try again later or a mirror (--url), or lower --min-speed. "
+                    + self.hint
+                )
+            self.window_start, self.window_bytes = now, 0
+
+    def timed_out(self) -> DownloadError:
+        """The error for a read or connection that waited ``wait()`` seconds for nothing."""
+        if self.deadline_bound:
+            return self._past_deadline()
+        return DownloadError(
+            f"download of {self.url} stalled: no data for {self.timeout:g} s ({self._progress()}). "
+            "Try again later or a mirror (--url), or raise --timeout. " + self.hint
+        )
+
+    def _past_deadline(self) -> DownloadError:
+        return DownloadError(
+            f"download of {self.url} did not finish within the deadline of {self.deadline:g} s "
+            f"({self._progress()}). Raise --deadline for a slow connection, or try a mirror "
+            "(--url). " + self.hint
+        )
+
+    def _progress(self) -> str:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        of = f" of {_size(self.expected)}" if self.expected is not None else ""
+        return f"received {_size(self.total)}{of} in {elapsed:.0f} s, {_size(self.total / elapsed)}/s"
+
+
+def _socket_of(response: object) -> socket.socket | None:
+    """The socket under an ``http.client.HTTPResponse`` (to shorten its read timeout), if any."""
+    raw = getattr(getattr(response, "fp", None), "raw", None)
+    sock = getattr(raw, "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
 def download_weights(spec: WeightsFile, *, dest_dir: str | os.PathLike[str] | None = None,
-                     url: str | None = None, timeout: float = 60.0) -> Path:
+                     url: str | None = None, timeout: float = 60.0,
+                     deadline: float | None = DEFAULT_DEADLINE,
+                     min_speed: float = DEFAULT_MIN_SPEED) -> Path:
     """Download ``spec`` into ``dest_dir`` (default: :func:`cache_dir`) unless a verified copy
     is already there; ``url`` replaces the spec's URL (a mirror), the hash check stays.
+    ``timeout``, ``deadline`` and ``min_speed`` bound the time (see :func:`download`).
 
     Returns the path of the verified file. Raises :class:`DownloadError` (see :func:`download`).
     """
@@ -167,7 +273,7 @@ def download_weights(spec: WeightsFile, *, dest_dir: str | os.PathLike[str] | No
             log.info("%s is already present and verified", path)
             return path
     return download(url or spec.url, path, sha256=spec.sha256, sha256_prefix=spec.sha256_prefix,
-                    timeout=timeout)
+                    timeout=timeout, deadline=deadline, min_speed=min_speed)
 
 
 def weights_file_for(name: str) -> WeightsFile:

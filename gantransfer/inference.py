@@ -26,8 +26,11 @@ from ._runner import (
     BUCKET_RELATIVE,
     COMPILE_MIN_IMAGES,
     INFERENCE_PRECISIONS,
+    NonFiniteOutputError,
     Translator,
     bucket_size,
+    check_finite,
+    model_source,
     resolve_compile,
     resolve_inference_precision,
     torch_translator,
@@ -40,8 +43,10 @@ __all__ = [
     "BUCKET_RELATIVE",
     "COMPILE_MIN_IMAGES",
     "INFERENCE_PRECISIONS",
+    "NonFiniteOutputError",
     "Translator",
     "bucket_size",
+    "check_finite",
     "crop_to",
     "from_batch",
     "generate",
@@ -295,7 +300,8 @@ def generate(model: GANModel, n: int, *, target: str | None = None,
              generator: torch.Generator | None = None, batch_size: int = 64) -> Tensor:
     """Draw ``n`` images (``NxCxHxW`` float32 in [-1, 1], on the model's device) from a latent
     target. The noise is drawn on the CPU from ``generator`` so a seed gives the same images on
-    every device. Runs in eval mode, restoring the model's mode afterwards."""
+    every device. Runs in eval mode, restoring the model's mode afterwards. Raises
+    :class:`NonFiniteOutputError` (naming the checkpoint) when the output holds NaN or inf."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     _, spec = resolve_target(model, target, kind="latent")
@@ -304,4 +310,6 @@ def generate(model: GANModel, n: int, *, target: str | None = None,
     with model.evaluating():
         parts = [net(z[i : i + batch_size].to(model.device)).float()
                  for i in range(0, n, batch_size)]
-    return torch.cat(parts)
+    out = torch.cat(parts)
+    check_finite(out, source=model_source(model))
+    return out

@@ -31,11 +31,21 @@ from ._runner import Translator, torch_translator
 from .data.folders import ImageReadError
 from .inference import crop_to, pad_to_multiple
 
-__all__ = ["PipelineStats", "as_translator", "onnx_translator", "save_image", "translate_files"]
+__all__ = ["PipelineStats", "TranslationMemoryError", "as_translator", "onnx_translator",
+           "save_image", "translate_files"]
 
 log = logging.getLogger(__name__)
 
 PathPair = tuple["str | os.PathLike[str]", "str | os.PathLike[str]"]
+
+
+# Bytes per pixel no generator we know comes near (CycleGAN's default is estimated at ~1.4 KB):
+# a job that fits even at this rate is not probed.
+_OBVIOUSLY_ENOUGH = 16384
+
+
+class TranslationMemoryError(MemoryError):
+    """A translation would need more memory than the machine has (estimated before it runs)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ def onnx_translator(model: Any, *, bucket: int = 1) -> Translator:
         return torch.from_numpy(model.run(x.detach().cpu().numpy()))
 
     return Translator(forward, channels=meta.in_channels, divisor=meta.size_divisor,
-                      min_size=meta.min_size, bucket=bucket,
+                      min_size=meta.min_size, bucket=bucket, source=str(model.path),
                       description=f"onnxruntime {meta.precision} on {', '.join(model.providers)}")
 
 
@@ -136,10 +146,10 @@ class _Item:
     size: tuple[int, int]
 
 
-def _decode(src: Path, dst: Path, translator: Translator) -> _Item:
+def _decode(src: Path, dst: Path, translator: Translator, max_side: int | None) -> _Item:
     from .data.images import read_image
 
-    image = read_image(src, channels=translator.channels)
+    image = read_image(src, channels=translator.channels, max_side=max_side)
     arr = np.asarray(image)
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     # numpy only: torch ops here would start OpenMP teams that fight the model's threads for the
@@ -161,8 +171,10 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
                     batch_size: int = 1, precision: str = "fp32", compile: str | bool = "off",
                     bucket: int | None = None, workers: int | None = None, writers: int = 2,
                     max_in_memory: int | None = None, skip_bad_images: bool = False,
+                    max_side: int | None = None, check_memory: bool = True,
                     progress: Callable[[int, int], None] | None = None) -> PipelineStats:
-    """Translate ``(input file, output file)`` pairs; outputs keep each input's size.
+    """Translate ``(input file, output file)`` pairs; outputs keep each input's size (or the
+    size ``max_side`` reduces it to).
 
     Args:
         model: a GANModel, an OnnxModel or a :class:`~gantransfer.inference.Translator`.
@@ -175,6 +187,10 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
         max_in_memory: most images held at once (default ``2 * batch_size + 2 * workers``);
             must be at least ``batch_size``.
         skip_bad_images: log and count unreadable files instead of stopping at the first one.
+        max_side: downscale inputs whose longer side is larger (aspect kept; outputs then have
+            the reduced size).
+        check_memory: estimate the peak memory from the image sizes (file headers) before
+            anything runs, and refuse a job that needs more than the device has available.
         progress: called as ``progress(done, total)`` after each batch.
 
     Returns:
@@ -184,11 +200,16 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
         ImageReadError: an unreadable input (unless ``skip_bad_images``), naming the file. A file
             that is not an image at all is found before anything is translated (headers are
             checked first); one with corrupt pixel data when it is decoded, after which images
-            already translated stay written. No output is written for it.
+            already translated stay written. No output is written for it. An image above the
+            pixel limit raises ``ImageTooLargeError`` (a subclass) from its header.
+        TranslationMemoryError: ``check_memory`` found that the largest batch would need more
+            memory than is available; the message gives both and suggests a ``max_side``.
         ValueError: bad options.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side}")
     translator = as_translator(model, target=target, precision=precision, compile=compile,
                                bucket=bucket, images=len(pairs))
     workers = workers or min(4, os.cpu_count() or 1)
@@ -197,10 +218,14 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
         raise ValueError(f"max_in_memory ({limit}) must be at least batch_size ({batch_size})")
     start = time.perf_counter()
     model_start, compile_start = translator.model_seconds, translator.compile_seconds
-    todo, skipped = _check_headers([(Path(s), Path(d)) for s, d in pairs], skip=skip_bad_images)
+    todo, skipped, sizes = _check_headers([(Path(s), Path(d)) for s, d in pairs],
+                                          skip=skip_bad_images)
+    if check_memory and todo:
+        _check_memory(translator, todo, sizes, batch_size=batch_size, held=limit,
+                      max_side=max_side)
     with translator.evaluation():
         run = _Run(translator, todo, batch_size=batch_size, workers=workers, writers=writers,
-                   limit=limit, skip=skip_bad_images, progress=progress)
+                   limit=limit, skip=skip_bad_images, max_side=max_side, progress=progress)
         run.skipped = skipped
         run.execute()
     return PipelineStats(images=run.done, skipped=run.skipped, batches=run.batches,
@@ -211,13 +236,15 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
 
 
 def _check_headers(pairs: list[tuple[Path, Path]], *, skip: bool
-                   ) -> tuple[list[tuple[Path, Path]], int]:
-    """Drop (``skip``) or fail on files whose header is not an image, before any work is done
-    (as data loading does); a few hundred bytes per file. Corrupt pixel data is only found
-    while decoding, and handled the same way there."""
+                   ) -> tuple[list[tuple[Path, Path]], int, list[tuple[int, int]]]:
+    """Drop (``skip``) or fail on files whose header is not an image (or is above the pixel
+    limit), before any work is done (as data loading does); a few hundred bytes per file.
+    Corrupt pixel data is only found while decoding, and handled the same way there. Returns
+    the kept pairs, the number dropped, and the kept images' (width, height)."""
     from .data.images import probe_images
 
     keep: list[tuple[Path, Path]] = []
+    sizes: list[tuple[int, int]] = []
     for pair, info in zip(pairs, probe_images([s for s, _ in pairs]), strict=True):
         if isinstance(info, ImageReadError):
             if not skip:
@@ -225,16 +252,71 @@ def _check_headers(pairs: list[tuple[Path, Path]], *, skip: bool
             log.warning("skipping unreadable image %s: %s", info.path, info.reason)
             continue
         keep.append(pair)
-    return keep, len(pairs) - len(keep)
+        sizes.append(info.size)
+    return keep, len(pairs) - len(keep), sizes
+
+
+def _check_memory(translator: Translator, pairs: list[tuple[Path, Path]],
+                  sizes: list[tuple[int, int]], *, batch_size: int, held: int,
+                  max_side: int | None) -> None:
+    """Refuse a job whose largest batch would not fit in the available memory (see
+    :mod:`gantransfer._memory` for how the need is estimated)."""
+    from collections import Counter
+
+    from ._memory import available_memory, format_bytes
+    from ._runner import bucket_size
+    from .data.images import fit_size
+
+    available = available_memory(translator.device)
+    if available is None:
+        log.debug("memory check skipped: free memory of %s unknown", translator.device)
+        return
+    fitted = [fit_size(size, max_side) for size in sizes]
+    padded = [bucket_size(h, w, divisor=translator.divisor, min_size=translator.min_size,
+                          bucket=translator.bucket) for w, h in fitted]
+    counts = Counter(padded)
+    worst = max(counts, key=lambda hw: min(batch_size, counts[hw]) * hw[0] * hw[1])
+    in_batch = min(batch_size, counts[worst])
+    largest = max(hw[0] * hw[1] for hw in padded)
+    # Decoded float32 images waiting in the pipeline (CPU memory, beside the activations).
+    queued = (min(held, len(pairs)) * largest * translator.channels * 4
+              if translator.device.type == "cpu" else 0)
+    if in_batch * worst[0] * worst[1] * _OBVIOUSLY_ENOUGH + queued <= available:
+        return  # small images: not worth probing the generator (~0.5 s for CycleGAN's)
+    per_pixel = translator.bytes_per_pixel()
+    if per_pixel is None:
+        log.debug("memory check skipped: no estimate for %s", translator.description)
+        return
+    need = in_batch * worst[0] * worst[1] * per_pixel + queued
+    index = padded.index(worst)
+    log.info("memory estimate: %s for %d image(s) of %dx%d at once (%s available)",
+             format_bytes(need), in_batch, worst[1], worst[0], format_bytes(available))
+    if need <= available:
+        return
+    src, (w, h) = pairs[index][0], sizes[index]
+    # The longer side at which one image (and the queue) fits in 80 % of what is available.
+    room = 0.8 * available / (per_pixel + (queued / largest if queued else 0))
+    side = int((room * max(w, h) / min(w, h)) ** 0.5) // 64 * 64
+    hints = [f"--max-side {side} (max_side={side}) to downscale large inputs"] if side >= 64 else []
+    if in_batch > 1 and worst[0] * worst[1] * per_pixel + queued <= available:
+        hints.insert(0, "--batch-size 1")
+    raise TranslationMemoryError(
+        f"translating {src} ({w}x{h}{', downscaled' if max_side else ''}) in a batch of "
+        f"{in_batch} would need about {format_bytes(need)} of memory on "
+        f"{translator.device}, but only {format_bytes(available)} is available. "
+        + (f"Use {' or '.join(hints)}" if hints else "Free memory or use a smaller image")
+        + "; --no-memory-check (check_memory=False) tries anyway."
+    )
 
 
 class _Run:
     """One pipeline run: the bookkeeping of :func:`translate_files` (called from one thread)."""
 
     def __init__(self, translator: Translator, pairs: list[tuple[Path, Path]], *, batch_size: int,
-                 workers: int, writers: int, limit: int, skip: bool,
+                 workers: int, writers: int, limit: int, skip: bool, max_side: int | None,
                  progress: Callable[[int, int], None] | None) -> None:
         self.translator, self.pairs, self.batch_size = translator, pairs, batch_size
+        self.max_side = max_side
         self.workers, self.writers, self.limit, self.skip = workers, writers, limit, skip
         self.progress = progress
         self.held = 0  # images decoding, waiting in a bucket, or being written
@@ -259,7 +341,8 @@ class _Run:
             self._reap(block=False)
             while self.next < len(self.pairs) and self.held < self.limit:
                 src, dst = self.pairs[self.next]
-                self.decoding.append(decode_pool.submit(_decode, src, dst, self.translator))
+                self.decoding.append(decode_pool.submit(_decode, src, dst, self.translator,
+                                                        self.max_side))
                 self.next += 1
                 self.held += 1
                 self.peak = max(self.peak, self.held)

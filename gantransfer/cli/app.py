@@ -66,6 +66,12 @@ def _root(
     _state["debug"] = debug or bool(os.environ.get("GTX_DEBUG"))
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     setup_logging(level)
+    # gantransfer's image readers check sizes themselves (ImageTooLargeError: the file, its size
+    # and --max-pixels / GANTRANSFER_MAX_PIXELS); Pillow's own check would first print a raw
+    # DecompressionBombWarning, or refuse above twice its limit whatever --max-pixels says.
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
 
 
 for _name in _COMMAND_MODULES:

@@ -31,9 +31,17 @@ def check_cmd(
         str | None,
         typer.Option("--kind", "-k", help="single, unpaired or paired (default: detect)."),
     ] = None,
+    max_pixels: Annotated[int | None, typer.Option(
+        "--max-pixels", min=0,
+        help="Report images with more pixels than this as problems (default 89478485, "
+             "Pillow's decompression-bomb limit; 0: no limit).")] = None,
 ) -> None:
     """Report layout, image counts, sizes and modes; exit 1 if anything would stop training."""
     from ..data import check_folder
+    from ..data.images import set_max_pixels
+
+    if max_pixels is not None:
+        set_max_pixels(max_pixels)
 
     if kind is not None and kind not in ("single", "unpaired", "paired"):
         raise typer.BadParameter("use single, unpaired or paired", param_hint="--kind")

@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
                                            "with --target all).")],
         target: Annotated[str | None, typer.Option(
             help="a2b, b2a, generator... or all (default: the model's first target).")] = None,
-        opset: Annotated[int | None, typer.Option(help="ONNX opset (default: exporter's).")] = None,
+        opset: Annotated[int | None, typer.Option(
+            help="ONNX opset (default: the exporter's, 18); others from 18 to what the "
+                 "installed onnxruntime loads.")] = None,
         static: Annotated[bool, typer.Option("--static", help="Fixed input shape.")] = False,
         height: Annotated[int | None, typer.Option(help="Static height.")] = None,
         width: Annotated[int | None, typer.Option(help="Static width.")] = None,
@@ -44,7 +46,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export, verify in onnxruntime against PyTorch, and only then replace the file."""
         from ..export import export_onnx
+        from ..export.exporter import check_opset
 
+        try:  # a usage error (exit 2) before the model is even loaded
+            check_opset(opset)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--opset") from exc
         if precision not in ("fp32", "fp16"):
             raise typer.BadParameter("use fp32 or fp16", param_hint="--precision")
         if int8:
@@ -72,7 +79,7 @@ def register(app: typer.Typer) -> None:
             check = ("not verified" if r.worst_error is None
                      else f"max abs error {r.worst_error:.2g} over {len(r.max_abs_error)} shapes")
             if r.psnr is not None:
-                held = ("" if r.heldout_psnr is None
+                held = (", none held out (fewer than 5 images)" if r.heldout_psnr is None
                         else f", {r.heldout_psnr:.2f} dB on held-out images")
                 check = (f"PSNR vs fp32 {r.psnr:.2f} dB on calibration images{held}; ran at "
                          f"{len(r.max_abs_error)} shapes")

@@ -112,14 +112,29 @@ def register(app: typer.Typer) -> None:
         keep_ext: Annotated[bool, typer.Option(
             "--keep-ext", help="Keep each input's extension (default: write .png).")] = False,
         ema: Annotated[bool | None, typer.Option("--ema/--no-ema", help="EMA weights.")] = None,
+        max_side: Annotated[int | None, typer.Option(
+            "--max-side", min=1,
+            help="Downscale inputs whose longer side is larger than this many pixels (aspect "
+                 "kept; outputs have the reduced size).")] = None,
+        max_pixels: Annotated[int | None, typer.Option(
+            "--max-pixels", min=0,
+            help="Refuse images with more pixels than this, from their header (default "
+                 "89478485, Pillow's decompression-bomb limit; 0: no limit).")] = None,
+        memory_check: Annotated[bool, typer.Option(
+            "--memory-check/--no-memory-check",
+            help="Estimate the memory the largest batch needs and refuse the job when the "
+                 "machine has less available.")] = True,
     ) -> None:
         """Translate every image of the inputs; outputs keep relative paths, stems and sizes.
 
         Decoding, inference and saving overlap; the summary gives images per second and the time
         spent inside the model.
         """
+        from ..data.images import set_max_pixels
         from ..pipeline import as_translator, translate_files
 
+        if max_pixels is not None:
+            set_max_pixels(max_pixels)
         src = open_source(source, device=device, providers=providers, ema=ema)
         if src.kind == "onnx":
             meta = src.model.metadata
@@ -140,7 +155,8 @@ def register(app: typer.Typer) -> None:
         console.print(f"translating {len(pairs)} image(s) with {src.description}: "
                       f"{runner.description}", highlight=False)
         stats = translate_files(runner, pairs, batch_size=batch_size, workers=workers,
-                                skip_bad_images=skip_bad_images)
+                                skip_bad_images=skip_bad_images, max_side=max_side,
+                                check_memory=memory_check)
         skipped = f", skipped {stats.skipped} unreadable" if stats.skipped else ""
         compiling = (f", {stats.compile_seconds:.1f} s of it in first runs of compiled shapes"
                      if stats.compile_seconds else "")

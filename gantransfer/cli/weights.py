@@ -33,11 +33,24 @@ def download_cmd(
     dest: Annotated[Path | None, typer.Option(
         help="Folder to write into (default: torchvision's cache, $TORCH_HOME/hub/checkpoints).")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Network timeout in seconds.")] = 60.0,
+    timeout: Annotated[float, typer.Option(
+        min=0.001, help="Seconds to wait for the connection or for any data; also the window "
+                        "over which --min-speed is measured.")] = 60.0,
+    deadline: Annotated[float, typer.Option(
+        min=0, help="Seconds for the whole download (0: no limit).")] = hub.DEFAULT_DEADLINE,
+    min_speed: Annotated[float, typer.Option(
+        "--min-speed", min=0,
+        help="KiB/s the transfer must average over each --timeout window, or it is stopped "
+             "as stalled (0: off).")] = hub.DEFAULT_MIN_SPEED / 1024,
 ) -> None:
-    """Download a network's pretrained weights, verify the hash and store them atomically."""
+    """Download a network's pretrained weights, verify the hash and store them atomically.
+
+    A slow server cannot hold the command: it stops when no data comes for --timeout seconds,
+    when a --timeout window brings less than --min-speed, or at --deadline.
+    """
     spec = hub.weights_file_for(name)
-    path = hub.download_weights(spec, dest_dir=dest, url=url, timeout=timeout)
+    path = hub.download_weights(spec, dest_dir=dest, url=url, timeout=timeout,
+                                deadline=deadline or None, min_speed=min_speed * 1024)
     check = f"SHA-256 {spec.sha256}" if spec.sha256 else \
         f"SHA-256 prefix {spec.sha256_prefix} (torchvision file-name hash)"
     console.print(f"{name}: {path} verified ({check})")

@@ -18,9 +18,8 @@ from .folders import (
     DataLayoutError,
     ImageReadError,
     expected_tree,
-    is_image_file,
-    list_images,
     pair_files,
+    scan_folder,
 )
 from .images import probe_images
 
@@ -99,21 +98,16 @@ def _folder_groups(kind: str, root: Path) -> list[list[tuple[str, Path]]]:
     return [[(f"{prefix}{d}", base / d) for d in "AB"] for prefix, base in bases or [("", root)]]
 
 
-def _count_ignored(folder: Path) -> int:
-    count = 0
-    for _dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        count += sum(1 for n in filenames if not n.startswith(".") and not is_image_file(n))
-    return count
-
-
 def _inspect(label: str, path: Path, problems: list[str], tree: str) -> tuple[FolderReport, list[Path]]:
     report = FolderReport(label=label, path=path, exists=path.is_dir())
     if not report.exists:
         problems.append(f"{path} does not exist; expected:\n{tree}")
         return report, []
-    files = list_images(path)
-    report.ignored = _count_ignored(path)
+    scan = scan_folder(path)
+    files, report.ignored = scan.images, scan.ignored
+    # A looping or duplicate link is skipped (each real folder is listed once), but the user
+    # should know: before, loops hung the walk or multiplied the dataset.
+    problems.extend(link.describe() for link in scan.skipped_links)
     if not files:
         problems.append(f"{path} contains no images (jpg, jpeg, png, bmp, tif, tiff, webp)")
         return report, []

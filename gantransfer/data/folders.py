@@ -8,12 +8,16 @@ Layouts (``DIR`` is ``DataConfig.root``, ``<phase>`` is ``DataConfig.phase``, e.
   ``DIR/B``; an A file pairs with the B file of the same relative path without extension.
 
 Files are found recursively, sorted by relative path, with extensions jpg, jpeg, png, bmp, tif,
-tiff, webp in any case. Hidden files and folders (name starting with ``.``) are ignored.
+tiff, webp in any case. Hidden files and folders (name starting with ``.``) are ignored. Symlinked
+folders are followed, but each real folder is listed once: a link back to one of its own parents
+(a loop) or to a folder already listed is skipped and reported (:func:`scan_folder`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
@@ -21,13 +25,18 @@ __all__ = [
     "KINDS",
     "DataError",
     "DataLayoutError",
+    "FolderScan",
     "ImageReadError",
+    "SkippedLink",
     "expected_tree",
     "is_image_file",
     "list_images",
     "pair_files",
     "resolve_layout",
+    "scan_folder",
 ]
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 KINDS = ("single", "unpaired", "paired")
@@ -59,23 +68,122 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+@dataclass(frozen=True)
+class SkippedLink:
+    """A folder symlink the walk did not follow, because its real folder is listed already."""
+
+    link: Path  # the link, as a path below the scanned folder
+    target: Path  # the real folder it points to
+    loop: bool  # True: the target is the link's own parent or an ancestor (a cycle)
+    listed_as: Path  # where the target's files are listed (or the ancestor it loops back to)
+
+    def describe(self) -> str:
+        """One line naming the link, for logs and ``gtx data check``."""
+        if self.loop:
+            return (f"symlink loop: {self.link} -> {self.target} points back to "
+                    f"{self.listed_as}, a folder above it; not followed (remove the link)")
+        return (f"symlink {self.link} -> {self.target} leads to a folder already listed as "
+                f"{self.listed_as}; its images are listed once (remove the link to silence this)")
+
+
+@dataclass
+class FolderScan:
+    """Result of :func:`scan_folder`."""
+
+    images: list[Path] = field(default_factory=list)  # sorted by relative path
+    ignored: int = 0  # non-hidden files that are not images
+    skipped_links: list[SkippedLink] = field(default_factory=list)
+
+
+def scan_folder(folder: str | os.PathLike[str]) -> FolderScan:
+    """Walk ``folder`` recursively, visiting each real directory once; never logs or raises.
+
+    Symlinked folders are followed (datasets are often assembled from links) after the real
+    folders, so a folder reachable both directly and through a link is listed under its own path.
+    A link to a folder already visited is skipped and reported: a loop when it points back to one
+    of its own ancestors (two links to ``.`` used to make the walk grow without end; one
+    multiplied the dataset), a duplicate otherwise. Folders that cannot be listed (permissions)
+    are skipped like ``os.walk`` does. A missing folder gives an empty scan.
+    """
+    root = Path(folder)
+    scan = FolderScan()
+    try:
+        info = os.stat(root)
+    except OSError:
+        return scan
+    listed: dict[tuple[int, int], Path] = {(info.st_dev, info.st_ino): root}
+    # (folder, keys of the folders from the root down to it); links wait for the next round
+    todo: list[tuple[Path, tuple[tuple[int, int], ...]]] = [(root, ((info.st_dev, info.st_ino),))]
+    found: list[tuple[str, Path]] = []
+    while todo:
+        links: list[tuple[Path, tuple[tuple[int, int], ...]]] = []
+        while todo:
+            path, ancestors = todo.pop()
+            for entry, is_dir in _entries(path):
+                sub = path / entry.name
+                if not is_dir:
+                    if is_image_file(entry.name):
+                        found.append((sub.relative_to(root).as_posix(), sub))
+                    else:
+                        scan.ignored += 1
+                elif entry.is_symlink():
+                    links.append((sub, ancestors))
+                else:
+                    _visit(sub, ancestors, listed, todo, scan)
+        for sub, ancestors in sorted(links, key=lambda item: item[0].as_posix()):
+            _visit(sub, ancestors, listed, todo, scan)
+    found.sort(key=lambda item: item[0])
+    scan.images = [path for _, path in found]
+    return scan
+
+
+def _entries(path: Path) -> list[tuple[os.DirEntry[str], bool]]:
+    """Non-hidden entries of ``path`` with "is a folder (links followed)"; [] if unlistable."""
+    out = []
+    try:
+        with os.scandir(path) as it:
+            for entry in it:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                out.append((entry, is_dir))
+    except OSError as exc:
+        log.debug("cannot list %s: %s", path, exc)
+    return out
+
+
+def _visit(path: Path, ancestors: tuple[tuple[int, int], ...],
+           listed: dict[tuple[int, int], Path], todo: list, scan: FolderScan) -> None:
+    """Queue folder ``path`` unless its real folder was listed already (then report the link)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # vanished or unreadable since it was listed
+    key = (info.st_dev, info.st_ino)
+    if key in listed:
+        scan.skipped_links.append(SkippedLink(
+            link=path, target=Path(os.path.realpath(path)), loop=key in ancestors,
+            listed_as=listed[key]))
+        return
+    listed[key] = path
+    todo.append((path, (*ancestors, key)))
+
+
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     """All image files below ``folder`` (recursive), sorted by relative path.
 
-    Hidden files and hidden folders are skipped. A missing folder gives an empty list (callers
-    turn that into a :class:`DataLayoutError` with the expected tree).
+    Hidden files and hidden folders are skipped. Each real folder is listed once; a symlink that
+    loops back or leads to a folder already listed is skipped with a warning naming it (see
+    :func:`scan_folder`). A missing folder gives an empty list (callers turn that into a
+    :class:`DataLayoutError` with the expected tree).
     """
-    folder = Path(folder)
-    found: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        # Prune hidden folders in place so os.walk does not descend into them (.git, .cache).
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if is_image_file(name):
-                path = Path(dirpath, name)
-                found.append((path.relative_to(folder).as_posix(), path))
-    found.sort(key=lambda item: item[0])
-    return [path for _, path in found]
+    scan = scan_folder(folder)
+    for skipped in scan.skipped_links:
+        log.warning("%s", skipped.describe())
+    return scan.images
 
 
 def expected_tree(kind: str, root: str | os.PathLike[str], *, phase: str = "train") -> str:

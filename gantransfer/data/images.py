@@ -12,6 +12,13 @@ The rules (also in docs/data.md):
 * To 1 channel: ITU-R 601 luma, ``L = (299 R + 587 G + 114 B) / 1000`` (Pillow ``convert("L")``).
   To 3 channels from grayscale: the gray value repeated in R, G and B.
 * EXIF orientation is not applied (like the official CycleGAN code); multi-page files use page 1.
+
+Size limit: an image above :func:`max_pixels` (default about 89.5 million pixels, Pillow's own
+threshold; ``GANTRANSFER_MAX_PIXELS`` or :func:`set_max_pixels` change it, ``gtx translate
+--max-pixels`` and ``gtx data check --max-pixels`` too) is refused from its header, before any
+decoding, with :class:`ImageTooLargeError` naming the file, its size and the limit. This replaces
+Pillow's ``DecompressionBombWarning``/``Error`` (the CLI turns Pillow's own check off, so no raw
+warning is printed; library users keep Pillow's settings).
 """
 
 from __future__ import annotations
@@ -27,10 +34,77 @@ from PIL import Image
 
 from .folders import ImageReadError
 
-__all__ = ["ImageInfo", "convert_mode", "probe_image", "probe_images", "read_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageInfo",
+    "ImageTooLargeError",
+    "convert_mode",
+    "fit_size",
+    "max_pixels",
+    "probe_image",
+    "probe_images",
+    "read_image",
+    "set_max_pixels",
+]
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+# Pillow's default Image.MAX_IMAGE_PIXELS (1 GiB of 24-bit pixels / 4): above it Pillow warns of
+# a "decompression bomb" (a small file that decodes to a huge image), above twice it refuses.
+DEFAULT_MAX_PIXELS = 89_478_485
+_ENV_MAX_PIXELS = "GANTRANSFER_MAX_PIXELS"
+_max_pixels: int | None = None  # set_max_pixels(); None: the environment or the default
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image has more pixels than :func:`max_pixels` allows (checked from its header)."""
+
+    def __init__(self, path: str | os.PathLike[str], size: tuple[int, int], limit: int) -> None:
+        self.path, self.size, self.limit = Path(path), size, limit
+        self.reason = (f"{size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.1f} million pixels, "
+                       f"above the limit of {limit / 1e6:.1f} million")
+        Exception.__init__(
+            self,
+            f"image {self.path} is {self.reason} (a guard against files that decode to huge "
+            f"images). If you trust the file, raise the limit: --max-pixels "
+            f"{size[0] * size[1]} ({_ENV_MAX_PIXELS}={size[0] * size[1]} for any command; 0: "
+            "no limit), or downscale it first",
+        )
+
+
+def max_pixels() -> int | None:
+    """The largest image (width x height) the readers accept; None means no limit.
+
+    :func:`set_max_pixels` wins, then the ``GANTRANSFER_MAX_PIXELS`` environment variable (``0``:
+    no limit; read by DataLoader worker processes too), then :data:`DEFAULT_MAX_PIXELS`.
+    """
+    if _max_pixels is not None:
+        return _max_pixels or None
+    env = os.environ.get(_ENV_MAX_PIXELS, "").strip()
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"{_ENV_MAX_PIXELS}={env!r} is not a whole number of pixels "
+                             "(0: no limit)") from None
+        return value if value > 0 else None
+    return DEFAULT_MAX_PIXELS
+
+
+def set_max_pixels(limit: int | None) -> None:
+    """Set the process-wide image size limit in pixels (0: no limit; None: back to the
+    environment variable or the default)."""
+    global _max_pixels
+    if limit is not None and limit < 0:
+        raise ValueError(f"max pixels must be >= 0 (0: no limit), got {limit}")
+    _max_pixels = limit
+
+
+def _check_size(path: str | os.PathLike[str], size: tuple[int, int]) -> None:
+    limit = max_pixels()
+    if limit is not None and size[0] * size[1] > limit:
+        raise ImageTooLargeError(path, size, limit)
 
 
 @dataclass(frozen=True)
@@ -59,8 +133,11 @@ def probe_image(path: str | os.PathLike[str], *, full: bool = False) -> ImageInf
     try:
         with Image.open(path) as img:
             info = ImageInfo(size=img.size, mode=img.mode)
+            _check_size(path, img.size)
             if full:
                 img.load()
+    except ImageReadError:
+        raise
     # Pillow's decoders raise many types for bad data (OSError, SyntaxError, ValueError,
     # EOFError, struct.error, zlib.error, DecompressionBombError ...): all mean "unreadable".
     except Exception as exc:
@@ -85,6 +162,15 @@ def probe_images(paths: Sequence[Path], *, full: bool = False) -> list[ImageInfo
     # Pillow releases the GIL while decoding, so threads speed up full verification.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         return list(pool.map(probe, paths))
+
+
+def fit_size(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """``size`` scaled down (aspect kept, each side >= 1) so the longer side is <= ``max_side``."""
+    w, h = size
+    if max_side is None or max(w, h) <= max_side:
+        return size
+    scale = max_side / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
 
 
 def _composite_over_white(img: Image.Image) -> Image.Image:
@@ -121,17 +207,34 @@ def convert_mode(img: Image.Image, channels: int) -> Image.Image:
     return img.convert("L" if channels == 1 else "RGB")
 
 
-def read_image(path: str | os.PathLike[str], *, channels: int) -> Image.Image:
+def read_image(path: str | os.PathLike[str], *, channels: int,
+               max_side: int | None = None) -> Image.Image:
     """Decode ``path`` and convert it to ``channels`` (1 -> mode "L", 3 -> mode "RGB").
 
+    ``max_side``: downscale (Lanczos, aspect kept) so that the longer side is at most this many
+    pixels; JPEGs are then decoded at a reduced scale directly (Pillow's ``draft``), which saves
+    most of the decoding time and memory of a large photo.
+
     Raises:
+        ImageTooLargeError: the image has more pixels than :func:`max_pixels` (from the header).
         ImageReadError: the file cannot be decoded (the message names it and says what to do).
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    if max_side is not None and max_side < 1:
+        raise ValueError(f"max_side must be >= 1, got {max_side}")
     try:
         with Image.open(path) as img:
+            _check_size(path, img.size)
+            target = fit_size(img.size, max_side)
+            if target != img.size and img.format == "JPEG":
+                img.draft(img.mode, target)  # decode at 1/2, 1/4 or 1/8 scale, >= target
             img.load()
-            return convert_mode(img, channels)
+            out = convert_mode(img, channels)
+            if out.size != target:
+                out = out.resize(target, Image.Resampling.LANCZOS)
+            return out
+    except ImageReadError:
+        raise
     except Exception as exc:  # see probe_image: every decoder failure means "unreadable"
         raise ImageReadError(path, _describe(exc)) from exc

@@ -7,7 +7,14 @@
 from __future__ import annotations
 
 from .callbacks import Callback, LogCallback
-from .checkpoint import CheckpointError, find_latest, load, read_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointCorruptError,
+    CheckpointError,
+    find_latest,
+    load,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig, resolve_device
 from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
@@ -18,6 +25,7 @@ from .trainer import Trainer
 __all__ = [
     "EMA",
     "Callback",
+    "CheckpointCorruptError",
     "CheckpointError",
     "EngineContext",
     "LogCallback",

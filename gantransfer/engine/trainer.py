@@ -216,9 +216,10 @@ class Trainer:
 
     def _fit(self, resume: str | os.PathLike[str] | None) -> None:
         self._setup()
-        path = self._resume_path(resume)
-        if path is not None:
-            self._restore(ckpt.read_checkpoint(path))
+        found = self._resume_from(resume)
+        if found is not None:
+            path, data = found
+            self._restore(data)
             log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
         else:
             self._seed()
@@ -276,7 +277,7 @@ class Trainer:
     def _write_checkpoint(self, state: dict[str, Any]) -> Path:
         path = ckpt.save_checkpoint(state, ckpt.checkpoint_path(self.run_dir, self.step))
         self._saved_step = self.step
-        ckpt.rotate(self.run_dir, keep=self.config.keep_checkpoints)
+        ckpt.rotate(self.run_dir, keep=self.config.keep_checkpoints, protect=path)
         for cb in self.callbacks:
             cb.on_checkpoint(self, path)
         return path
@@ -344,15 +345,20 @@ class Trainer:
         gen = torch.Generator().manual_seed(mix_seed(self.config.seed, 0x5A3))
         return self.model.sample_inputs(batch, n=self.config.sample_count, generator=gen)
 
-    def _resume_path(self, resume: str | os.PathLike[str] | None) -> Path | None:
+    def _resume_from(self, resume: str | os.PathLike[str] | None
+                     ) -> tuple[Path, dict[str, Any]] | None:
+        """The checkpoint to resume from and its verified content, or None for a fresh run."""
         if resume is None:
             return None
         if resume == "auto":
-            latest = ckpt.find_latest(self.run_dir)
-            if latest is None:
+            # Falls back past damaged checkpoints (warning, renamed aside by the writer): a run
+            # on a flaky disk continues from its newest intact state instead of failing.
+            found = ckpt.newest_intact(self.run_dir, move_damaged=self.is_main)
+            if found is None:
                 log.info("no checkpoint in %s: starting a fresh run", self.run_dir)
-            return latest
-        return ckpt.resolve(resume)
+            return found
+        path = ckpt.resolve(resume)
+        return path, ckpt.read_checkpoint(path)
 
     def _plain(self) -> Any:
         """Context in which model.nets holds the plain modules (no DDP wrappers)."""

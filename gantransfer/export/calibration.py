@@ -15,12 +15,13 @@ import numpy as np
 
 from ..data.folders import DataError, ImageReadError, list_images
 
-__all__ = ["DEFAULT_CALIB_COUNT", "CalibrationError", "calibration_split",
-           "load_calibration_images"]
+__all__ = ["DEFAULT_CALIB_COUNT", "HOLDOUT_MIN_IMAGES", "CalibrationError",
+           "calibration_split", "check_calibration_files", "load_calibration_images"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CALIB_COUNT = 32  # calibration images used (more only slows calibration down)
+HOLDOUT_MIN_IMAGES = 5  # from this many images on, every fifth is held out to check quality
 _MAX_HELDOUT = 8
 
 
@@ -33,9 +34,10 @@ def calibration_split(folder: str | os.PathLike[str], *, count: int = DEFAULT_CA
                       ) -> tuple[list[Path], list[Path]]:
     """Choose calibration and held-out image files below ``folder`` (recursive, sorted).
 
-    With 5 images or more, every fifth file (at most 8) is held out to check the int8 file on
-    images it was not calibrated on; up to ``count`` of the rest, spread evenly over the sorted
-    list, calibrate. Raises :class:`CalibrationError` naming the folder when it is missing or
+    With :data:`HOLDOUT_MIN_IMAGES` (5) images or more, every fifth file (at most 8) is held out
+    to check the int8 file on images it was not calibrated on; with 1-4 images none is held out
+    (all calibrate, and quality is checked on them). Up to ``count`` of the rest, spread evenly
+    over the sorted list, calibrate. Raises :class:`CalibrationError` naming the folder when it is missing or
     holds no image files.
     """
     if count < 1:
@@ -50,13 +52,24 @@ def calibration_split(folder: str | os.PathLike[str], *, count: int = DEFAULT_CA
         raise CalibrationError(
             f"calibration folder {folder} has no image files (looked recursively for .png, .jpg, "
             ".jpeg, .bmp, .tif, .tiff, .webp); put some real input images there")
-    heldout = files[4::5][:_MAX_HELDOUT] if len(files) >= 5 else []
+    heldout = files[4::5][:_MAX_HELDOUT] if len(files) >= HOLDOUT_MIN_IMAGES else []
     held = set(heldout)
     rest = [f for f in files if f not in held]
     if len(rest) > count:  # spread the choice over the whole (sorted) folder
         idx = np.unique(np.linspace(0, len(rest) - 1, count).round().astype(int))
         rest = [rest[i] for i in idx]
     return rest, heldout
+
+
+def check_calibration_files(folder: str | os.PathLike[str], files: Sequence[Path]) -> None:
+    """Raise :class:`CalibrationError` when none of ``files`` has a readable image header (a
+    few hundred bytes each), so a hopeless int8 export fails before the fp32 export runs."""
+    from ..data.images import probe_images
+
+    if files and all(isinstance(info, ImageReadError) for info in probe_images(files)):
+        raise CalibrationError(
+            f"calibration folder {folder} has no readable images ({len(files)} file(s) are not "
+            "images Pillow can open); put some real input images there")
 
 
 def _center_resize(img: Any, size: tuple[int, int]) -> Any:

@@ -10,6 +10,7 @@ import contextlib
 import copy
 import dataclasses
 import datetime as _dt
+import functools
 import logging
 import math
 import os
@@ -35,9 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ExportResult",
     "ExportVerificationError",
+    "check_opset",
     "export_network",
     "export_onnx",
     "output_paths",
+    "supported_opsets",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,80 @@ class ExportResult:
     @property
     def worst_error(self) -> float | None:
         return max(self.max_abs_error.values()) if self.max_abs_error else None
+
+
+def _exporter_min_opset() -> int:
+    """The oldest opset torch's dynamo exporter has implementations for (18 in torch 2.5-2.13);
+    for older ones it exports 18 and tries a version conversion that fails for these graphs
+    (no ``Pad`` adapter from 18 to 17 in onnx) and then writes opset 18 anyway."""
+    try:
+        from torch.onnx._internal.exporter._constants import TORCHLIB_OPSET
+    except ImportError:  # private module moved: the value of every torch release so far
+        return 18
+    return int(TORCHLIB_OPSET)
+
+
+@functools.cache
+def _runtime_max_opset(upper: int) -> int:
+    """The newest default-domain opset onnxruntime here loads (probed with an Identity model)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "opset_probe",
+                              [value("x", TensorProto.FLOAT, [1])],
+                              [value("y", TensorProto.FLOAT, [1])])
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the failures are the probe: keep them quiet
+    for version in range(upper, 0, -1):
+        opsets = [helper.make_opsetid("", version)]
+        model = helper.make_model(graph, opset_imports=opsets,
+                                  ir_version=helper.find_min_ir_version_for(opsets))
+        try:
+            ort.InferenceSession(model.SerializeToString(), options,
+                                 providers=["CPUExecutionProvider"])
+        except Exception:  # "does not load" is the answer being probed
+            continue
+        return version
+    return 0
+
+
+def supported_opsets() -> range:
+    """The ONNX opsets :func:`export_onnx` can write and verify here: from the oldest one torch's
+    exporter implements to the newest one both ``onnx`` and onnxruntime know."""
+    import onnx
+
+    upper = min(onnx.defs.onnx_opset_version(), _runtime_max_opset(onnx.defs.onnx_opset_version()))
+    return range(_exporter_min_opset(), upper + 1)
+
+
+def check_opset(opset: int | None) -> None:
+    """Raise ``ValueError`` naming the supported range when ``opset`` cannot be honoured.
+
+    Checked before anything is exported: torch used to export opset 18 for ``--opset 13`` or
+    ``17`` (printing a version-conversion traceback), and an opset newer than onnxruntime's
+    fails only in verification.
+    """
+    if opset is None:
+        return
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if _exporter_min_opset() <= opset <= newest and _runtime_max_opset(opset) == opset:
+        return
+    import onnxruntime
+
+    ok = supported_opsets()
+    if opset < ok.start:
+        why = (f"The exporter of torch {torch.__version__.split('+')[0]} implements opset "
+               f"{ok.start} and newer, and onnx cannot convert these graphs to older opsets (it "
+               "has no Pad adapter below 18); for a runtime that needs an older opset, upgrade "
+               "the runtime")
+    else:
+        why = (f"{ok.stop - 1} is the newest that both onnx {onnx.__version__} and onnxruntime "
+               f"{onnxruntime.__version__} (which verifies every export) know")
+    raise ValueError(f"ONNX opset {opset} is not supported here; choose one from {ok.start} to "
+                     f"{ok.stop - 1}. {why}.")
 
 
 class _Generator(nn.Module):
@@ -178,6 +255,7 @@ def export_network(net: nn.Module, spec: ExportSpec, dest: str | os.PathLike[str
     from ._graph import convert_fp16, rename_axes, set_metadata
 
     dest = Path(dest)
+    check_opset(opset)
     start = time.perf_counter()
     net = copy.deepcopy(net).cpu().float().eval()
     wrapper = _Generator(net).eval()
@@ -195,6 +273,10 @@ def export_network(net: nn.Module, spec: ExportSpec, dest: str | os.PathLike[str
     except Exception as exc:
         raise RuntimeError(f"torch.onnx.export failed for {label}: {exc}") from exc
     proto = program.model_proto
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is not None and written != opset:  # never hand out another opset than asked for
+        raise RuntimeError(f"torch.onnx.export wrote opset {written} for {label}, not the "
+                           f"requested {opset}; nothing was written")
     if dims is not None:
         rename_axes(proto, {0: "batch"} if spec.input == "latent"
                     else {0: "batch", 2: "height", 3: "width"})
@@ -259,7 +341,7 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
             to ``{stem}_{target}.onnx`` (``{dir}/{target}.onnx`` for a directory).
         target: an export target name (``"a2b"``, ``"generator"``...), ``"all"``, or None for
             the model's default target.
-        opset: ONNX opset (None: the exporter's default).
+        opset: ONNX opset (None: the exporter's default, 18); see :func:`supported_opsets`.
         dynamic: dynamic batch, height and width (multiples of the size divisor).
         static_shape: ``(batch, height, width)`` (``(batch,)`` for latents) for a fixed-shape file.
         precision: ``"fp32"``, ``"fp16"`` (normalisation and graph I/O stay fp32) or ``"int8"``
@@ -280,13 +362,15 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
 
     Raises:
         ExportVerificationError: the ONNX output differs from PyTorch (nothing was replaced).
-        ValueError: unknown target, precision or static shape; int8 without ``calib``, with
+        ValueError: unknown target, precision or static shape; an opset outside
+            :func:`supported_opsets` (before anything is exported); int8 without ``calib``, with
             several targets or with a latent target.
         CalibrationError: int8 and ``calib`` is missing, empty or has no readable images.
         QuantizationError: int8 PSNR below ``min_psnr`` (nothing was written or replaced).
     """
     if precision not in ("fp32", "fp16", "int8"):
         raise ValueError(f"precision must be 'fp32', 'fp16' or 'int8', got {precision!r}")
+    check_opset(opset)
     int8 = _int8_options(precision, calib=calib, count=calib_count, size=calib_size,
                          min_psnr=min_psnr)
     model = _resolve_model(model_or_checkpoint, ema)
@@ -318,6 +402,7 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
 def _int8_options(precision: str, *, calib: Any, count: int | None, size: Any,
                   min_psnr: float | None) -> dict[str, Any] | None:
     """The int8 options as a dict (None for fp32/fp16), rejecting misplaced ones early."""
+    from .calibration import check_calibration_files
     from .quantize import DEFAULT_CALIB_COUNT, DEFAULT_MIN_PSNR, calibration_split
 
     given = [n for n, v in (("calib", calib), ("calib_count", count), ("calib_size", size),
@@ -331,7 +416,9 @@ def _int8_options(precision: str, *, calib: Any, count: int | None, size: Any,
         raise ValueError("precision='int8' needs calib=: a folder of real input images for the "
                          "generator (e.g. the dataset's testA/ for a2b) to calibrate on")
     count = DEFAULT_CALIB_COUNT if count is None else int(count)
-    calibration_split(calib, count=count)  # a missing/empty folder fails before the export
+    # A missing/empty folder, or one without a readable image, fails before the export.
+    chosen, _heldout = calibration_split(calib, count=count)
+    check_calibration_files(calib, chosen)
     return {"calib": calib, "count": count, "size": size,
             "min_psnr": DEFAULT_MIN_PSNR if min_psnr is None else float(min_psnr)}
 

@@ -36,6 +36,7 @@ from .._io import atomic_path
 from ..data.metrics import psnr
 from .calibration import (
     DEFAULT_CALIB_COUNT,
+    HOLDOUT_MIN_IMAGES,
     CalibrationError,
     calibration_split,
     load_calibration_images,
@@ -316,6 +317,10 @@ def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str
         held_x = calib_x[:0]
     log.info("calibrating int8 on %d image(s) at %dx%d from %s (%d held out)", len(calib_x),
              *hw, calib, len(held_x))
+    if not len(held_x):
+        log.warning("int8: no image held out of %s (it has fewer than %d readable images): the "
+                    "quality check runs on the calibration images only; add images for a "
+                    "held-out check", calib, HOLDOUT_MIN_IMAGES)
 
     with tempfile.TemporaryDirectory(prefix="gantransfer-int8-") as tmp:
         src = Path(tmp, "fp32.onnx")
@@ -338,14 +343,15 @@ def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str
             raise QuantizationError(f"onnxruntime quantize_static failed on {fp32_path}: "
                                     f"{exc}") from exc
         int8 = _session(raw)
+        # Nothing is held out of fewer than HOLDOUT_MIN_IMAGES images: run only what exists.
         outputs = [(_run(int8, x, static[0]), _run(fp32, x, static[0]))
-                   for x in (calib_x, held_x)]
+                   for x in (calib_x, held_x) if len(x)]
         del int8
         if not all(np.isfinite(q).all() for q, _ in outputs):
             raise QuantizationError(f"the int8 copy of {fp32_path} gives NaN/Inf on the "
                                     f"calibration images; nothing was written")
         value = psnr(*outputs[0])
-        held = psnr(*outputs[1]) if len(held_x) else None
+        held = psnr(*outputs[1]) if len(outputs) > 1 else None
         worst = min(value, held) if held is not None else value
         where = f"{value:.2f} dB on {len(calib_x)} calibration image(s)" + (
             f", {held:.2f} dB on {len(held_x)} held-out image(s)" if held is not None else "")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..inference import DEFAULT_BATCH_SIZE, map_images
+from ..inference import DEFAULT_BATCH_SIZE, check_finite, map_images
 from ._providers import CUDA, TRT, ProviderUnavailableError, choose_providers
 from .metadata import OnnxMetadata
 
@@ -83,13 +83,16 @@ class OnnxModel:
 
     def translate(self, images: Any, *, batch_size: int | None = None) -> Any:
         """Translate images (PIL, HxWxC uint8 array, CxHxW/NxCxHxW tensor in [-1, 1], or a list);
-        the output mirrors the input type and size. Raises ``ValueError`` for a latent model."""
+        the output mirrors the input type and size. Raises ``ValueError`` for a latent model,
+        :class:`~gantransfer.inference.NonFiniteOutputError` for NaN/inf outputs."""
         m = self.metadata
         if m.input_kind != "image":
             raise ValueError(f"{self.path.name} is a latent generator; use generate(n)")
 
         def run(x: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(self.run(x.detach().cpu().numpy())).to(x.device)
+            y = self.run(x.detach().cpu().numpy())
+            check_finite(y, source=str(self.path))
+            return torch.from_numpy(y).to(x.device)
 
         return map_images(run, images, channels=m.in_channels, divisor=m.size_divisor,
                           min_size=m.min_size, batch_size=batch_size or self.batch_size)
@@ -112,7 +115,9 @@ class OnnxModel:
             latents = torch.randn(n, int(m.latent_dim or 0), generator=generator)
         z = latents.numpy() if isinstance(latents, torch.Tensor) else np.asarray(latents)
         parts = [self.run(z[i : i + batch_size]) for i in range(0, len(z), batch_size)]
-        return torch.from_numpy(np.concatenate(parts))
+        out = np.concatenate(parts)
+        check_finite(out, source=str(self.path))
+        return torch.from_numpy(out)
 
 
 def _metadata_from_session(session: Any, path: Path, overrides: dict[str, Any]) -> OnnxMetadata:

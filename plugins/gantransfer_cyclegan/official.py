@@ -6,8 +6,11 @@ with no key renaming. This module only cleans what older or wrapped checkpoints 
 * a ``module.`` prefix on every key (saved from ``DataParallel``): stripped;
 * InstanceNorm running-stat keys (``running_mean``, ``running_var``, ``num_batches_tracked``)
   from PyTorch < 0.4 checkpoints, where our InstanceNorm tracks nothing: dropped, with a note;
-* with ``norm="none"`` the official convs have no bias while ours do (a conv without a norm
-  after it gets a bias here): missing biases are set to zero, which gives the official output.
+* with ``norm="none"`` the official convs whose bias follows the norm rule (``use_bias =
+  norm is InstanceNorm``) have none, while ours do (a conv without a norm after it gets a bias
+  here): exactly those biases are set to zero when absent, which gives the official output. Any
+  other missing key (a bias of an instance-norm network, the output conv's bias, which the
+  official code always has) is an error listing the missing keys.
 
 It also infers the network options (netG, ngf, norm, dropout, channels; ndf, n_layers_D) from
 the weights, so ``gtx import-cyclegan latest_net_G_A.pth -o out.pt`` needs no flags.
@@ -32,6 +35,7 @@ __all__ = [
     "infer_generator_options",
     "load_official_generator",
     "load_official_weights",
+    "official_bias_gaps",
     "read_state_dict",
 ]
 
@@ -70,10 +74,25 @@ def read_state_dict(source: str | os.PathLike[str] | Mapping[str, Tensor]) -> di
     return state
 
 
-def clean_state_dict(state: Mapping[str, Tensor], net: nn.Module, *,
-                     name: str = "network") -> dict[str, Tensor]:
+def official_bias_gaps(net: nn.Module, batch_twin: nn.Module) -> set[str]:
+    """Conv bias keys of ``net`` (built with ``norm="none"``) that official ``norm="none"``
+    files do not have: the convs whose bias follows the norm rule, found as the conv biases
+    that the same network built with ``norm="batch"`` (``batch_twin``) lacks."""
+    return _conv_biases(net) - _conv_biases(batch_twin)
+
+
+def _conv_biases(net: nn.Module) -> set[str]:
+    convs = (nn.Conv2d, nn.ConvTranspose2d)
+    return {f"{n}.bias" for n, m in net.named_modules()
+            if isinstance(m, convs) and m.bias is not None}
+
+
+def clean_state_dict(state: Mapping[str, Tensor], net: nn.Module, *, name: str = "network",
+                     bias_gaps: set[str] | frozenset[str] = frozenset()) -> dict[str, Tensor]:
     """Adapt an official state dict to ``net``: drop legacy norm statistics ``net`` does not have,
-    zero-fill conv biases ``net`` has but the checkpoint lacks (official ``norm="none"``)."""
+    and zero-fill the conv biases in ``bias_gaps`` (see :func:`official_bias_gaps`; official
+    ``norm="none"`` files lack them) when absent. Nothing else is filled: other missing keys
+    stay missing, for :func:`load_official_weights` to report."""
     target = net.state_dict()
     state = dict(state)
     stale = [k for k in state if k.endswith(_STAT_SUFFIXES) and k not in target]
@@ -82,7 +101,7 @@ def clean_state_dict(state: Mapping[str, Tensor], net: nn.Module, *,
                  "(InstanceNorm tracks no statistics): %s", name, len(stale), ", ".join(stale[:4]))
         for k in stale:
             del state[k]
-    missing_bias = [k for k in target if k.endswith(".bias") and k not in state
+    missing_bias = [k for k in target if k in bias_gaps and k not in state
                     and k[: -len("bias")] + "weight" in state]
     if missing_bias:
         log.info("%s: %d conv bias(es) absent from the checkpoint (official norm='none' convs "
@@ -92,12 +111,16 @@ def clean_state_dict(state: Mapping[str, Tensor], net: nn.Module, *,
     return state
 
 
-def load_official_weights(net: nn.Module, source: Any, *, name: str = "network") -> nn.Module:
+def load_official_weights(net: nn.Module, source: Any, *, name: str = "network",
+                          bias_gaps: set[str] | frozenset[str] = frozenset()) -> nn.Module:
     """Load an official state dict (path or mapping) into ``net`` strictly; returns ``net``.
+
+    ``bias_gaps``: conv biases official ``norm="none"`` files omit (:func:`official_bias_gaps`),
+    zero-filled when absent.
 
     Raises ``ValueError`` naming missing/unexpected keys or mismatched shapes, with a hint.
     """
-    state = clean_state_dict(read_state_dict(source), net, name=name)
+    state = clean_state_dict(read_state_dict(source), net, name=name, bias_gaps=bias_gaps)
     target = net.state_dict()
     missing = sorted(set(target) - set(state))
     unexpected = sorted(set(state) - set(target))
@@ -106,7 +129,8 @@ def load_official_weights(net: nn.Module, source: Any, *, name: str = "network")
     if missing or unexpected or shapes:
         parts = []
         if missing:
-            parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+            more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+            parts.append(f"missing keys {', '.join(missing[:8])}{more}")
         if unexpected:
             parts.append(f"unexpected keys {unexpected[:5]}"
                          f"{' ...' if len(unexpected) > 5 else ''}")
@@ -194,7 +218,9 @@ def load_official_generator(source: Any, **options: Any) -> nn.Module:
     opts = {**infer_generator_options(state), **options}
     netG = opts.pop("netG")
     net = gantransfer.get_network(netG, **opts)
-    return load_official_weights(net, state, name=f"official generator ({netG})")
+    gaps = (official_bias_gaps(net, gantransfer.get_network(netG, **{**opts, "norm": "batch"}))
+            if opts.get("norm") == "none" else set())
+    return load_official_weights(net, state, name=f"official generator ({netG})", bias_gaps=gaps)
 
 
 def build_official_model(cls: type, *, g_a: Any = None, g_b: Any = None, d_a: Any = None,
@@ -221,8 +247,11 @@ def build_official_model(cls: type, *, g_a: Any = None, g_b: Any = None, d_a: An
     config = cls.Config(**{**inferred, **overrides})
     model = cls(config)
     model.arch_name = "cyclegan"
+    twin = cls(cls.Config(**{**inferred, **overrides, "norm": "batch"})) if config.norm == "none" \
+        else None
     for net, state in states.items():
-        load_official_weights(model.nets[net], state, name=f"{net} (official "
+        gaps = official_bias_gaps(model.nets[net], twin.nets[net]) if twin is not None else set()
+        load_official_weights(model.nets[net], state, bias_gaps=gaps, name=f"{net} (official "
                               f"{ {'g_ab': 'G_A', 'g_ba': 'G_B', 'd_b': 'D_A', 'd_a': 'D_B'}[net] })")
     fresh = sorted(set(model.nets) - set(states))
     if fresh:
