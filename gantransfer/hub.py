@@ -28,7 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import atomic_path
+from ._io import atomic_path, remove_stale_temps
 
 __all__ = [
     "DownloadError",
@@ -122,6 +122,7 @@ def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = Non
     dest = Path(dest)
     manual = (f"If this machine is offline, download {url} elsewhere and copy it to {dest}.")
     log.info("downloading %s -> %s", url, dest)
+    remove_stale_temps(dest.parent, name=dest.name)  # left by a download that was killed
     try:
         with atomic_path(dest) as tmp:
             digest = hashlib.sha256()
