@@ -64,23 +64,35 @@ def side_by_side(rows: Sequence[Sequence[np.ndarray]], *, gap: int = 2) -> Image
 
 def run_demo(out_dir: str | Path, *, architecture: str = "cyclegan", steps: int | None = None,
              device: str = "cpu", precision: str = "fp32", seed: int = 0,
-             callbacks: Sequence = (), export_onnx: bool = True) -> DemoResult:
+             callbacks: Sequence = (), export_onnx: bool = True,
+             overwrite: bool = False) -> DemoResult:
     """Generate built-in data under ``out_dir/data``, train into ``out_dir/run``, evaluate.
 
     Returns the run directory, sample grids, and for CycleGAN a comparison PNG
     (input | translated | ground truth per held-out image) with PSNRs against ground truth.
+
+    Raises:
+        OutputExistsError: ``out_dir`` has outputs of an earlier demo and ``overwrite`` is
+            False (nothing is written). With ``overwrite`` the data and result files are
+            replaced and the earlier run is moved aside (``run.replaced-...``), not deleted.
     """
     import gantransfer
     from gantransfer.data import DataConfig
     from gantransfer.data import demo as demo_data
     from gantransfer.data.metrics import psnr
     from gantransfer.engine import TrainConfig, Trainer
+    from gantransfer.pipeline import save_image
+
+    from ._outputs import select_outputs
 
     if architecture not in DEMO_CONFIGS:
         raise ValueError(f"the demo runs {' or '.join(DEMO_CONFIGS)}, not {architecture!r}")
     cfg = DEMO_CONFIGS[architecture]
     out_dir = Path(out_dir)
     data_dir, run_dir = out_dir / "data", out_dir / "run"
+    comparison, onnx_path = out_dir / "comparison.png", out_dir / "demo_a2b.onnx"
+    select_outputs([data_dir, run_dir, comparison, onnx_path],
+                   existing="overwrite" if overwrite else "error", what="demo output")
     size = cfg["data"]["size"]
     if architecture == "cyclegan":
         demo_data.make_two_domain(data_dir, n_train=cfg["data"]["n"], n_test=16, size=size, seed=seed)
@@ -88,7 +100,7 @@ def run_demo(out_dir: str | Path, *, architecture: str = "cyclegan", steps: int 
         demo_data.make_single(data_dir, n=cfg["data"]["n"], size=size, seed=seed)
     log.info("built-in %s data written to %s", architecture, data_dir)
 
-    model = gantransfer.get(architecture, **cfg["model"])
+    model = gantransfer.get(architecture, seed=seed, **cfg["model"])
     train = dict(cfg["train"], device=device, precision=precision, seed=seed)
     if steps is not None:
         train["steps"] = steps
@@ -97,7 +109,7 @@ def run_demo(out_dir: str | Path, *, architecture: str = "cyclegan", steps: int 
     data = DataConfig(root=str(data_dir), load_size=cfg["data"]["load_size"],
                       crop_size=cfg["data"]["crop_size"])
     trainer = Trainer(model, data, TrainConfig(**train), run_dir, callbacks=list(callbacks))
-    trainer.fit()
+    trainer.fit(overwrite=overwrite)
     samples = sorted((run_dir / "samples").glob("*.png"))
     result = DemoResult(run_dir=run_dir, samples=samples)
     if architecture != "cyclegan":
@@ -113,17 +125,16 @@ def run_demo(out_dir: str | Path, *, architecture: str = "cyclegan", steps: int 
         scores.append(psnr(fake_b, truth))
         baseline.append(psnr(real_a, truth))
         rows.append([real_a, fake_b, truth])
-    comparison = out_dir / "comparison.png"
     grid = side_by_side(rows[:8])
     # Upscaled without smoothing so the small demo images are easy to inspect.
-    grid.resize((grid.width * 4, grid.height * 4), Image.NEAREST).save(comparison)
+    save_image(grid.resize((grid.width * 4, grid.height * 4), Image.NEAREST), comparison)
     result.comparison = comparison
     result.psnr_model = float(np.mean(scores))
     result.psnr_identity = float(np.mean(baseline))
 
     # Deployment path: export the A->B generator to a verified ONNX file and run it.
     if export_onnx:
-        exported = gantransfer.export_onnx(trained, out_dir / "demo_a2b.onnx", target="a2b")
+        exported = gantransfer.export_onnx(trained, onnx_path, target="a2b")
         result.extra["onnx"] = exported[0].path
         result.extra["onnx_error"] = exported[0].worst_error
     return result

@@ -30,7 +30,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import atomic_path
+from ._io import atomic_path, remove_stale_temps
 from ._memory import format_bytes as _size
 
 __all__ = [
@@ -140,6 +140,7 @@ def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = Non
     manual = (f"If this machine is offline, download {url} elsewhere and copy it to {dest}.")
     log.info("downloading %s -> %s", url, dest)
     clock = _Transfer(url, timeout=timeout, deadline=deadline, min_speed=min_speed, hint=manual)
+    remove_stale_temps(dest.parent, name=dest.name)  # left by a download that was killed
     try:
         with atomic_path(dest) as tmp:
             digest = hashlib.sha256()

@@ -297,15 +297,21 @@ translator = torch_translator
 
 @torch.no_grad()
 def generate(model: GANModel, n: int, *, target: str | None = None,
-             generator: torch.Generator | None = None, batch_size: int = 64) -> Tensor:
+             generator: torch.Generator | None = None, batch_size: int = 64,
+             latents: Tensor | None = None) -> Tensor:
     """Draw ``n`` images (``NxCxHxW`` float32 in [-1, 1], on the model's device) from a latent
     target. The noise is drawn on the CPU from ``generator`` so a seed gives the same images on
-    every device. Runs in eval mode, restoring the model's mode afterwards. Raises
-    :class:`NonFiniteOutputError` (naming the checkpoint) when the output holds NaN or inf."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    every device; ``latents`` (``N x latent_dim``) gives the noise directly (``n`` is then
+    ignored), as for ``OnnxModel.generate``. Runs in eval mode, restoring the model's mode
+    afterwards. Raises :class:`NonFiniteOutputError` (naming the checkpoint) when the output
+    holds NaN or inf."""
     _, spec = resolve_target(model, target, kind="latent")
-    z = torch.randn(n, int(spec.latent_dim or 0), generator=generator)
+    if latents is not None:
+        z, n = latents.float().cpu(), len(latents)
+    elif n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    else:
+        z = torch.randn(n, int(spec.latent_dim or 0), generator=generator)
     net = model.nets[spec.net]
     with model.evaluating():
         parts = [net(z[i : i + batch_size].to(model.device)).float()

@@ -196,7 +196,10 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
     Returns:
         :class:`PipelineStats`; outputs are all saved when it returns.
 
+    Temporary files that killed runs left in the output folders are removed first.
+
     Raises:
+        OutputIsInputError: an output path is one of the inputs (nothing is written).
         ImageReadError: an unreadable input (unless ``skip_bad_images``), naming the file. A file
             that is not an image at all is found before anything is translated (headers are
             checked first); one with corrupt pixel data when it is decoded, after which images
@@ -216,10 +219,16 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
     limit = max_in_memory or 2 * batch_size + 2 * workers
     if limit < batch_size:
         raise ValueError(f"max_in_memory ({limit}) must be at least batch_size ({batch_size})")
+    from ._io import remove_stale_temps
+    from ._outputs import select_outputs
+
+    paths = [(Path(s), Path(d)) for s, d in pairs]
+    select_outputs([d for _, d in paths], inputs=[s for s, _ in paths], existing="overwrite")
+    for folder in {d.parent for _, d in paths}:
+        remove_stale_temps(folder)
     start = time.perf_counter()
     model_start, compile_start = translator.model_seconds, translator.compile_seconds
-    todo, skipped, sizes = _check_headers([(Path(s), Path(d)) for s, d in pairs],
-                                          skip=skip_bad_images)
+    todo, skipped, sizes = _check_headers(paths, skip=skip_bad_images)
     if check_memory and todo:
         _check_memory(translator, todo, sizes, batch_size=batch_size, held=limit,
                       max_side=max_side)

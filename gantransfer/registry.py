@@ -376,10 +376,13 @@ def load_class(name: str, *, kind: Kind = "architecture") -> Any:
     return _REGISTRY.load(name, kind)
 
 
-def get(name: str, **overrides: Any):
+def get(name: str, *, seed: int | None = None, **overrides: Any):
     """Build the architecture ``name`` with its default config updated by ``overrides``.
 
-    The model is returned on the CPU in fp32, in training mode.
+    The model is returned on the CPU in fp32, in training mode. ``seed`` makes the initial
+    weights reproducible: they are drawn from torch's CPU generator seeded with it (its state is
+    restored afterwards, so nothing else changes); None draws them from the global generator as
+    it stands. ``gtx train --seed S`` builds models with ``seed=S``.
 
     Raises:
         UnknownPluginError, PluginLoadError: see :func:`load_class`.
@@ -387,11 +390,18 @@ def get(name: str, **overrides: Any):
         ValueError: a value is out of range (the message says which and how to fix it).
 
     Example:
-        >>> model = gantransfer.get("dcgan", image_size=32)  # doctest: +SKIP
+        >>> model = gantransfer.get("dcgan", image_size=32, seed=0)  # doctest: +SKIP
     """
     cls = load_class(name, kind="architecture")
     config = make_config(cls.Config, overrides, owner=f"architecture {name!r}")
-    model = cls(config)
+    if seed is None:
+        model = cls(config)
+    else:
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # models are built on the CPU
+            torch.random.default_generator.manual_seed(seed)
+            model = cls(config)
     model.arch_name = name
     return model
 

@@ -81,8 +81,8 @@ def test_dcgan_under_torchrun_keeps_ranks_identical_writes_once_and_resumes(tmp_
     assert stats and all(not torch.equal(ranks[0][k], ranks[1][k]) for k in stats)
     # Rank 0 alone writes: each step logged exactly once, and nothing beyond the expected files.
     assert _logged_steps(run) == [1, 2]
-    assert _files(run) == ["checkpoints/step_0000002.pt", "config.toml", "metrics.jsonl",
-                           "samples/step_0000002.png"]
+    assert _files(run) == [".gtx-run.lock", "checkpoints/step_0000002.pt", "config.toml",
+                           "metrics.jsonl", "samples/step_0000002.png"]
     model = gantransfer.load(run)  # a DDP checkpoint loads in one process: no "module." keys
     saved = torch.load(dump / "end_rank0.pt", weights_only=True)
     for key, value in model.state_dict().items():
@@ -108,8 +108,8 @@ def test_cyclegan_two_processes_batch_one_equal_one_process_batch_two(tmp_path, 
           "--set", "load_size=16", "--set", "crop_size=16", "--nproc", "2", *sets],
          dump=dump, torchrun=False)  # through `gtx train --nproc 2`
     assert len(set(_digests(dump, "end"))) == 1
-    assert _files(run) == ["checkpoints/step_0000001.pt", "config.toml", "metrics.jsonl",
-                           "samples/step_0000001.png"]
+    assert _files(run) == [".gtx-run.lock", "checkpoints/step_0000001.pt", "config.toml",
+                           "metrics.jsonl", "samples/step_0000001.png"]
 
     # One process, batch 2, from the same initial weights: the strided sampler gives rank r the
     # global positions r, r+2, ... so step k of both runs sees the same two (image, seed) keys.

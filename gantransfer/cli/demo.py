@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ._console import console
+from ._options import Overwrite
 
 __all__ = ["register"]
 
@@ -28,15 +29,19 @@ def demo_cmd(
     precision: Annotated[str, typer.Option(help="fp32, bf16, auto (bf16 where native) or fp16 (CUDA).")] = "fp32",
     seed: Annotated[int, typer.Option()] = 0,
     progress: Annotated[str, typer.Option(help="auto, bar, log or none.")] = "auto",
+    overwrite: Overwrite = False,
 ) -> None:
-    """Train a small model on procedurally generated data (no download) and show the result."""
+    """Train a small model on procedurally generated data (no download) and show the result.
+
+    An earlier demo's outputs in --out are not replaced without --overwrite (its run is then
+    moved aside, never deleted)."""
     from ..demo import run_demo
     from ._progress import training_callbacks
 
     start = time.perf_counter()
     console.print(f"[bold]gtx demo[/bold]: {arch} on built-in data in {out}/ (device {device})")
     result = run_demo(out, architecture=arch, steps=steps, device=device, precision=precision,
-                      seed=seed, callbacks=training_callbacks(progress))
+                      seed=seed, callbacks=training_callbacks(progress), overwrite=overwrite)
     minutes = (time.perf_counter() - start) / 60
     console.print(f"trained in {minutes:.1f} min; run directory: {result.run_dir}")
     if result.samples:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ._console import console
+from ._options import Overwrite, SkipExisting, existing_from_flags
 
 __all__ = ["register"]
 
@@ -43,8 +44,11 @@ def register(app: typer.Typer) -> None:
             help="int8: calibration image size (default: the training crop, else 256).")] = None,
         min_psnr: Annotated[float | None, typer.Option(
             help="int8: refuse below this PSNR (dB) vs fp32 (default 40).")] = None,
+        overwrite: Overwrite = False,
+        skip_existing: SkipExisting = False,
     ) -> None:
-        """Export, verify in onnxruntime against PyTorch, and only then replace the file."""
+        """Export, verify in onnxruntime against PyTorch, and only then write the file (an
+        existing file is replaced only with --overwrite)."""
         from ..export import export_onnx
         from ..export.exporter import check_opset
 
@@ -52,6 +56,7 @@ def register(app: typer.Typer) -> None:
             check_opset(opset)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--opset") from exc
+        existing = existing_from_flags(overwrite, skip_existing)
         if precision not in ("fp32", "fp16"):
             raise typer.BadParameter("use fp32 or fp16", param_hint="--precision")
         if int8:
@@ -74,7 +79,10 @@ def register(app: typer.Typer) -> None:
         results = export_onnx(source, onnx, target=target, opset=opset, dynamic=not static,
                               static_shape=static_shape, precision=precision, ema=ema,
                               verify=verify, atol=atol, calib=calib, calib_count=calib_count,
-                              calib_size=calib_size, min_psnr=min_psnr)
+                              calib_size=calib_size, min_psnr=min_psnr, existing=existing)
+        if not results:
+            console.print(f"[green]nothing to do[/green]: the ONNX file(s) for {onnx} exist "
+                          "(--skip-existing)", highlight=False)
         for r in results:
             check = ("not verified" if r.worst_error is None
                      else f"max abs error {r.worst_error:.2g} over {len(r.max_abs_error)} shapes")

@@ -75,7 +75,6 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
     if "root" not in spec.data:
         raise typer.BadParameter("no training data: pass --data DIR (or [data] root in --config)",
                                  param_hint="--data")
-    model = gantransfer.get(spec.architecture, **_lists_to_tuples(cls.Config, spec.model))
     if spec.train.get("steps") is None and spec.train.get("epochs") is None:
         raise typer.BadParameter("say how long to train: --steps N or --epochs N",
                                  param_hint="--steps/--epochs")
@@ -87,6 +86,9 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
             spec.train.pop("steps")
     train = make_config(TrainConfig, spec.train, owner="the train config")
     data_config = make_config(DataConfig, spec.data, owner="the data config")
+    # Built from the run's seed: the same command gives the same initial (and final) weights.
+    model = gantransfer.get(spec.architecture, seed=train.seed,
+                            **_lists_to_tuples(cls.Config, spec.model))
     return model, data_config, train
 
 
@@ -114,6 +116,9 @@ def train_cmd(
     seed: Annotated[int | None, typer.Option()] = None,
     resume: Annotated[str | None, typer.Option(help="'auto' (latest checkpoint in the run "
                                                "directory) or a checkpoint path.")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Start a new run in a run directory that holds one: the old run is "
+                            "moved aside to OUT.replaced-DATE-TIME/ (never deleted).")] = False,
     skip_bad_images: Annotated[bool, typer.Option("--skip-bad-images", help="Skip and count "
                                                   "unreadable images instead of failing.")] = False,
     progress: Annotated[str, typer.Option(help="auto, bar, log or none.")] = "auto",
@@ -121,25 +126,35 @@ def train_cmd(
                                               "(starts torchrun; batch size is per process).")
                      ] = None,
 ) -> None:
-    """Train an architecture on an image folder; checkpoints, samples and metrics go to --out."""
+    """Train an architecture on an image folder; checkpoints, samples and metrics go to --out.
+
+    A run directory holds one run: a new run there is refused unless --overwrite (continue one
+    with --resume auto). Ctrl-C or SIGTERM stop at the end of the current step and save a
+    checkpoint (exit codes 130 and 143).
+    """
+    if overwrite and resume is not None:
+        raise typer.BadParameter("--overwrite starts a new run (moving the old one aside); "
+                                 "--resume continues one: give one of them",
+                                 param_hint="--overwrite")
     if nproc is not None and nproc > 1 and "LOCAL_RANK" not in os.environ:
         args = _forwarded_args(arch=arch, data=data, out=out, config=config, sets=set_ or [],
                                steps=steps, epochs=epochs, batch_size=batch_size, device=device,
                                precision=precision, seed=seed, resume=resume,
-                               skip_bad_images=skip_bad_images, progress=progress)
+                               overwrite=overwrite, skip_bad_images=skip_bad_images,
+                               progress=progress)
         _launch_torchrun(nproc, args, out=out)
         return
     with _reported_to_launcher():
         _train(arch=arch, data=data, out=out, config=config, sets=list(set_ or []),
                steps=steps, epochs=epochs, batch_size=batch_size, device=device,
-               precision=precision, seed=seed, resume=resume, skip_bad_images=skip_bad_images,
-               progress=progress)
+               precision=precision, seed=seed, resume=resume, overwrite=overwrite,
+               skip_bad_images=skip_bad_images, progress=progress)
 
 
 def _train(*, arch: str | None, data: str | None, out: Path, config: Path | None,
            sets: list[str], steps: int | None, epochs: int | None, batch_size: int | None,
            device: str | None, precision: str | None, seed: int | None, resume: str | None,
-           skip_bad_images: bool, progress: str) -> None:
+           overwrite: bool, skip_bad_images: bool, progress: str) -> None:
     """Train in this process (one rank of it under torchrun)."""
     from ..engine import Trainer
     from ..engine.checkpoint import find_latest
@@ -158,13 +173,15 @@ def _train(*, arch: str | None, data: str | None, out: Path, config: Path | None
     callbacks = training_callbacks(progress)
     trainer = Trainer(model, data_config, train, out, callbacks=callbacks)
     try:
-        trainer.fit(resume=resume)
-    except KeyboardInterrupt:
+        trainer.fit(resume=resume, overwrite=overwrite)
+    except KeyboardInterrupt as exc:
         for cb in callbacks:
             getattr(cb, "close", lambda: None)()
+        signum = getattr(exc, "signum", signal.SIGINT)  # TrainingInterrupted says which
         if trainer.is_main and not os.environ.get(_UNDER_GTX):  # else `gtx --nproc` says it
-            console.print(_interrupted_line(find_latest(out), out=out, step=trainer.step))
-        raise typer.Exit(130) from None
+            console.print(_interrupted_line(find_latest(out), out=out, step=trainer.step,
+                                            signum=signum))
+        raise typer.Exit(128 + signum) from None
     if not trainer.is_main:  # under torchrun only rank 0 talks
         return
     console.print(f"[green]done[/green]: {trainer.step} steps. Run directory: {out}")
@@ -177,7 +194,7 @@ def _forwarded_args(*, arch: str | None, data: str | None, out: Path, config: Pa
                     sets: list[str], steps: int | None, epochs: int | None,
                     batch_size: int | None, device: str | None, precision: str | None,
                     seed: int | None, resume: str | None, skip_bad_images: bool,
-                    progress: str) -> list[str]:
+                    progress: str, overwrite: bool = False) -> list[str]:
     """The `gtx train` arguments (minus --nproc) each torchrun worker gets."""
     args = [arch] if arch else []
     pairs = {"--data": data, "--out": out, "--config": config, "--steps": steps,
@@ -191,14 +208,18 @@ def _forwarded_args(*, arch: str | None, data: str | None, out: Path, config: Pa
         args += ["--set", pair]
     if skip_bad_images:
         args.append("--skip-bad-images")
+    if overwrite:
+        args.append("--overwrite")
     return args
 
 
-def _interrupted_line(latest: Path | None, *, out: Path, step: int | None = None) -> str:
+def _interrupted_line(latest: Path | None, *, out: Path, step: int | None = None,
+                      signum: int = signal.SIGINT) -> str:
+    what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
     where = f" at step {step}" if step is not None else ""
     if latest is None:
-        return f"[yellow]interrupted[/yellow]{where}: no checkpoint was saved"
-    return (f"[yellow]interrupted[/yellow]{where}: latest checkpoint {latest}; continue with "
+        return f"[yellow]{what}[/yellow]{where}: no checkpoint was saved"
+    return (f"[yellow]{what}[/yellow]{where}: latest checkpoint {latest}; continue with "
             f"`gtx train -o {out} --resume auto`")
 
 
@@ -282,8 +303,9 @@ def _launch_torchrun(nproc: int, args: list[str], *, out: Path) -> None:
 
     Raises:
         DistributedRunError: a worker failed; the message names the rank that failed first.
-        typer.Exit: 130 on Ctrl-C (the workers stop at a step boundary and save), 128+N on
-            another signal.
+        typer.Exit: 130 on Ctrl-C, 143 on SIGTERM (the workers stop at a step boundary and
+            save; torchrun's agent gives them TORCH_ELASTIC_SHUTDOWN_TIMEOUT, default 30 s),
+            128+N on another signal.
     """
     from torch.distributed.elastic.multiprocessing import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -303,7 +325,6 @@ def _launch_torchrun(nproc: int, args: list[str], *, out: Path) -> None:
     except ChildFailedError as exc:
         raise DistributedRunError(_first_failure(exc.failures)) from None
     except SignalException as exc:
-        if exc.sigval == signal.SIGINT:
-            console.print(_interrupted_line(find_latest(out), out=out))
-            raise typer.Exit(130) from None
+        if exc.sigval in (signal.SIGINT, signal.SIGTERM):
+            console.print(_interrupted_line(find_latest(out), out=out, signum=exc.sigval))
         raise typer.Exit(128 + int(exc.sigval)) from None

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from ._console import console
+from ._options import Overwrite, SkipExisting, existing_from_flags
 
 __all__ = ["Source", "open_source", "register", "resolve_device"]
 
@@ -54,12 +55,21 @@ def open_source(source: Path, *, device: str = "auto", providers: str = "auto",
 
 
 def _plan(inputs: list[Path], out: Path, ext: str | None) -> list[tuple[Path, Path]]:
-    """(input file, output file) pairs; outputs mirror inputs' relative paths under ``out``."""
+    """(input file, output file) pairs; outputs mirror inputs' relative paths under ``out``.
+
+    Raises ``ValueError`` when ``out`` is an input folder or inside one (the outputs would mix
+    with the inputs and be read as inputs by the next run) or two inputs map to one output.
+    """
     from ..data.folders import is_image_file, list_images
 
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
+            if out.resolve().is_relative_to(item.resolve()):
+                raise ValueError(
+                    f"the output folder {out} is inside the input folder {item}: outputs would "
+                    "mix with the inputs (and be translated again by the next run); choose an "
+                    "output folder outside it")
             base = Path() if len(inputs) == 1 else Path(item.name)
             files = [(f, base / f.relative_to(item)) for f in list_images(item)]
             if not files:
@@ -78,6 +88,15 @@ def _plan(inputs: list[Path], out: Path, ext: str | None) -> list[tuple[Path, Pa
                              "translate them in separate calls")
         seen[dst] = src
     return pairs
+
+
+def _select(pairs: list[tuple[Path, Path]], existing: str) -> list[tuple[Path, Path]]:
+    """The pairs to translate under the output rule (see gantransfer._outputs)."""
+    from .._outputs import select_outputs
+
+    keep = select_outputs([d for _, d in pairs], inputs=[s for s, _ in pairs],
+                          existing=existing)  # type: ignore[arg-type]
+    return [pair for pair, k in zip(pairs, keep, strict=True) if k]
 
 
 def register(app: typer.Typer) -> None:
@@ -124,17 +143,28 @@ def register(app: typer.Typer) -> None:
             "--memory-check/--no-memory-check",
             help="Estimate the memory the largest batch needs and refuse the job when the "
                  "machine has less available.")] = True,
+        overwrite: Overwrite = False,
+        skip_existing: SkipExisting = False,
     ) -> None:
         """Translate every image of the inputs; outputs keep relative paths, stems and sizes.
 
-        Decoding, inference and saving overlap; the summary gives images per second and the time
-        spent inside the model.
+        Existing outputs are not replaced without --overwrite, inputs never. Decoding, inference
+        and saving overlap; the summary gives images per second and the time spent inside the
+        model.
         """
         from ..data.images import set_max_pixels
         from ..pipeline import as_translator, translate_files
 
         if max_pixels is not None:
             set_max_pixels(max_pixels)
+        existing = existing_from_flags(overwrite, skip_existing)
+        planned = _plan(inputs, out, None if keep_ext else ".png")
+        pairs = _select(planned, existing)
+        kept = len(planned) - len(pairs)
+        if not pairs:
+            console.print(f"[green]nothing to do[/green]: all {kept} output(s) exist in {out} "
+                          "(--skip-existing)", highlight=False)
+            return
         src = open_source(source, device=device, providers=providers, ema=ema)
         if src.kind == "onnx":
             meta = src.model.metadata
@@ -149,7 +179,6 @@ def register(app: typer.Typer) -> None:
                                  "runs at the precision it was exported with (export an int8 "
                                  "file for faster CPU inference)")
             precision, compile = "fp32", "off"
-        pairs = _plan(inputs, out, None if keep_ext else ".png")
         runner = as_translator(src.model, target=target, precision=precision, compile=compile,
                                bucket=bucket, images=len(pairs))
         console.print(f"translating {len(pairs)} image(s) with {src.description}: "
@@ -158,6 +187,8 @@ def register(app: typer.Typer) -> None:
                                 skip_bad_images=skip_bad_images, max_side=max_side,
                                 check_memory=memory_check)
         skipped = f", skipped {stats.skipped} unreadable" if stats.skipped else ""
+        if kept:
+            skipped += f", kept {kept} existing"
         compiling = (f", {stats.compile_seconds:.1f} s of it in first runs of compiled shapes"
                      if stats.compile_seconds else "")
         console.print(

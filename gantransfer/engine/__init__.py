@@ -19,8 +19,9 @@ from .config import TrainConfig, resolve_device
 from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
 from .grid import make_grid, save_grid
+from .rundir import RunDirectoryError, RunDirectoryInUseError, RunExistsError
 from .sampler import ResumableSampler
-from .trainer import Trainer
+from .trainer import Trainer, TrainingInterrupted
 
 __all__ = [
     "EMA",
@@ -30,9 +31,13 @@ __all__ = [
     "EngineContext",
     "LogCallback",
     "ResumableSampler",
+    "RunDirectoryError",
+    "RunDirectoryInUseError",
+    "RunExistsError",
     "TrainConfig",
     "Trainer",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "find_latest",
     "load",
     "make_grid",

@@ -39,7 +39,8 @@ class TrainConfig:
         "auto (bf16 where the hardware computes it natively, else fp32)",
         choices=PRECISIONS,
     )
-    seed: int = field(0, help="seed for weights-independent randomness: data order, noise, crops")
+    seed: int = field(0, help="seed for data order, noise and crops (gtx train also builds the "
+                      "model's initial weights from it)")
     ema_decay: float | None = field(
         None, help="EMA of the generator weights (e.g. 0.999); None disables it"
     )

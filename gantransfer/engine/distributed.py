@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["NetWrapper", "all_gather_objects", "all_reduce_mean", "any_rank", "barrier",
-           "control_group", "init_from_env", "is_peer_failure", "param_digest"]
+__all__ = ["NetWrapper", "PeerFailedError", "all_gather_objects", "all_reduce_mean", "any_rank",
+           "barrier", "control_group", "init_from_env", "is_peer_failure", "max_over_ranks",
+           "param_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,10 @@ CONTROL_TIMEOUT_S = 20.0
 _PEER_LOST_MARKERS = ("connection closed by peer", "connection reset by peer", "broken pipe",
                       "timed out", "collective operation timeout", "remote process exited",
                       "communicator was aborted")
+
+
+class PeerFailedError(RuntimeError):
+    """This rank stops because another rank failed (that rank raises the real error)."""
 
 
 def _dist() -> Any:
@@ -109,6 +114,15 @@ def any_rank(flag: bool, *, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+def max_over_ranks(value: int, *, device: torch.device) -> int:
+    """The largest of every rank's ``value`` (on every rank); ``value`` outside DDP."""
+    if not is_active():
+        return value
+    t = torch.tensor([float(value)], device=device)
+    _dist().all_reduce(t, op=_dist().ReduceOp.MAX)
+    return int(t.item())
+
+
 def all_gather_objects(obj: Any, *, group: Any = None) -> list[Any]:
     """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` outside a distributed run.
 
@@ -140,6 +154,8 @@ def is_peer_failure(exc: BaseException) -> bool:
     contact with it, so the user is shown the real cause. Distributed errors of torch
     (``DistError``) and gloo/nccl messages about closed connections or timeouts count.
     """
+    if isinstance(exc, PeerFailedError):
+        return True
     dist_error = getattr(_dist(), "DistError", None)
     if dist_error is not None and isinstance(exc, dist_error):
         return True

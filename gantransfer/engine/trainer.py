@@ -34,14 +34,35 @@ from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
 from .grid import save_grid
 from .precision import resolve_precision
+from .rundir import RunDirectoryError, RunExistsError, RunLock, describe_run, move_aside
 from .sampler import ResumableSampler, mix_seed
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "TrainingInterrupted"]
 
 log = logging.getLogger(__name__)
 
 # Two SIGINTs closer than this are one Ctrl-C (torchrun forwards the terminal's to its workers).
 _REPEAT_WINDOW_S = 2.0
+# Signals that stop training at the next step boundary with a checkpoint. SIGTERM is what job
+# schedulers (SLURM, Kubernetes, systemd) and torchrun's agent send before they kill a process.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on a signal (Ctrl-C's SIGINT, or SIGTERM) at a step boundary.
+
+    A ``KeyboardInterrupt``, so code that catches Ctrl-C keeps working. ``signum`` is the signal
+    (under DDP: SIGTERM if any rank got one, else SIGINT); ``exit_code`` is the shell convention
+    for it, 128 + signal number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 class Trainer:
@@ -109,30 +130,48 @@ class Trainer:
         self._control: Any = None  # short-timeout group for the Ctrl-C checkpoint (DDP only)
         self._stop_requested_at: float | None = None  # monotonic time of the first Ctrl-C
         self._in_step = False  # True while train_step runs: the state is half-updated then
+        self._stop_signal = 0  # the first stop signal this process got (SIGINT or SIGTERM)
         self._stopped_gracefully = False  # all ranks stopped together on Ctrl-C (and saved)
-        self._sigint_pid = 0  # the process whose SIGINT handler this is (not forked workers)
+        self._sigint_pid = 0  # the process whose signal handlers these are (not forked workers)
         self._saved_step = -1  # the step of the last checkpoint this run wrote
+        self._lock: RunLock | None = None  # the run directory's lock (rank 0, during fit)
 
     # -- public ----------------------------------------------------------------------------
-    def fit(self, resume: str | os.PathLike[str] | None = None) -> Any:
+    def fit(self, resume: str | os.PathLike[str] | None = None, *, overwrite: bool = False
+            ) -> Any:
         """Train until ``total_steps``; returns the model.
 
-        ``resume``: None starts fresh; ``"auto"`` continues the latest checkpoint in run_dir
-        (or starts fresh when there is none); a path continues that checkpoint or run dir.
+        ``resume``: None starts a new run, in a run directory that holds none (see
+        ``overwrite``); ``"auto"`` continues the latest checkpoint in run_dir (or starts fresh
+        when there is none); a path continues that checkpoint or run dir.
+        ``overwrite``: a new run in a directory that holds one moves the old run aside to a
+        sibling ``NAME.replaced-YYYYmmdd-HHMMSS`` directory first (nothing is deleted).
+
+        The run directory is locked while ``fit`` runs (by rank 0 under DDP): see
+        :mod:`gantransfer.engine.rundir`.
 
         Raises:
+            RunExistsError: ``resume`` is None, ``overwrite`` is False, and run_dir holds a run
+                (checkpoints, metrics or samples).
+            RunDirectoryInUseError: another process trains into run_dir (the message names it).
+            ValueError: ``overwrite`` together with ``resume``.
             CheckpointError: unreadable checkpoint or one of another architecture/config.
             TrainingDivergedError: ``max_nonfinite_steps`` consecutive non-finite steps (the
                 last good checkpoint is kept; the diverged state is not saved).
-            KeyboardInterrupt: on Ctrl-C (SIGINT), training stops at the end of the current step
-                on every rank, a checkpoint of that state is saved (all ranks' RNG states
-                included), and KeyboardInterrupt is raised. A second Ctrl-C stops at once; a
-                checkpoint is then written only if no step was half done. A KeyboardInterrupt
-                raised another way (e.g. by a callback) is treated like the second Ctrl-C.
+            TrainingInterrupted: (a KeyboardInterrupt) on Ctrl-C (SIGINT) or SIGTERM, training
+                stops at the end of the current step on every rank, a checkpoint of that state
+                is saved (all ranks' RNG states included), and this is raised. A second Ctrl-C
+                stops at once; a checkpoint is then written only if no step was half done (a
+                second SIGTERM changes nothing). A KeyboardInterrupt raised another way (e.g. by
+                a callback) is treated like the second Ctrl-C.
         """
+        if overwrite and resume is not None:
+            raise ValueError("overwrite starts a new run (moving the old one aside); it cannot "
+                             "be combined with resume")
         clean = False  # every rank got through: the group can be torn down collectively
-        previous = self._install_sigint()
+        previous = self._install_signal_handlers()
         try:
+            self._claim_run_dir(new_run=resume is None, overwrite=overwrite)
             self._fit(resume)
             clean = True
         except KeyboardInterrupt:
@@ -149,8 +188,11 @@ class Trainer:
                               self.world_size, self.step, type(exc).__name__, exc)
             raise
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            if self._lock is not None:  # the last thing this run does in its directory
+                self._lock.release()
+                self._lock = None
             if self.wrapper is not None:  # always hand back the plain nets, even on error
                 self.wrapper.unwrap()
                 self.ctx.wrapper = self.wrapper = None
@@ -164,31 +206,68 @@ class Trainer:
             self._control = None
         return self.model
 
-    # -- Ctrl-C ----------------------------------------------------------------------------
-    def _install_sigint(self) -> Any:
-        """Make Ctrl-C stop at the next step boundary; returns the handler to restore, or None.
+    # -- the run directory -----------------------------------------------------------------
+    def _claim_run_dir(self, *, new_run: bool, overwrite: bool) -> None:
+        """Rank 0 locks the run directory and, for a new run, checks that it holds no run (or
+        moves that aside). Every rank learns the outcome before any other collective, so a
+        refusal stops all ranks at once instead of leaving them waiting for rank 0."""
+        error: BaseException | None = None
+        if self.is_main:
+            try:
+                self._lock = RunLock(self.run_dir).acquire()
+                held = describe_run(self.run_dir) if new_run else None
+                if held and overwrite:
+                    move_aside(self.run_dir)
+                elif held:
+                    raise RunExistsError(
+                        f"run directory {self.run_dir} already holds a run ({held}); a new run "
+                        "there would mix with it (load and export would pick the old, "
+                        "higher-step checkpoints). Continue it with --resume auto "
+                        "(fit(resume='auto')), train into another directory, or pass "
+                        "--overwrite (fit(overwrite=True)) to move the old run aside to "
+                        f"{self.run_dir.name}.replaced-<date>-<time>/ (nothing is deleted)")
+            except (RunDirectoryError, OSError) as exc:
+                error = exc
+        if distributed.any_rank(error is not None, device=self.device):
+            if error is not None:
+                raise error
+            raise distributed.PeerFailedError(
+                f"rank {self.rank}: rank 0 could not start the run in {self.run_dir} (see its "
+                "error)")
 
-        Only when Python's default handler is in place (a caller's own handler is respected)
-        and in the main thread (signals are delivered there only).
+    # -- Ctrl-C and SIGTERM ----------------------------------------------------------------
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """Make Ctrl-C and SIGTERM stop at the next step boundary; returns the handlers to
+        restore.
+
+        Only for signals whose handler is Python's default (a caller's own handler is
+        respected) and in the main thread (signals are delivered there only).
         """
-        if (threading.current_thread() is not threading.main_thread()
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-            return None
-        self._stop_requested_at, self._stopped_gracefully = None, False
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+        mine = [s for s in _STOP_SIGNALS if signal.getsignal(s) is defaults[s]]
+        self._stop_requested_at, self._stop_signal, self._stopped_gracefully = None, 0, False
         self._sigint_pid = os.getpid()
-        return signal.signal(signal.SIGINT, self._on_sigint)
+        return {s: signal.signal(s, self._on_signal) for s in mine}
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
+    def _on_signal(self, signum: int, frame: Any) -> None:
         if os.getpid() != self._sigint_pid:
             # A forked DataLoader worker inherited this handler and the terminal's Ctrl-C: it
             # keeps serving batches until the trainer shuts the loader down.
             return
         now = time.monotonic()
         if self._stop_requested_at is None:
-            self._stop_requested_at = now
-            log.warning("Ctrl-C: stopping after the current step and saving a checkpoint "
-                        "(press Ctrl-C again to stop at once without one)")
+            self._stop_requested_at, self._stop_signal = now, signum
+            if signum == signal.SIGINT:
+                log.warning("Ctrl-C: stopping after the current step and saving a checkpoint "
+                            "(press Ctrl-C again to stop at once without one)")
+            else:
+                log.warning("%s: stopping after the current step and saving a checkpoint",
+                            signal.Signals(signum).name)
             return
+        if signum != signal.SIGINT:
+            return  # SIGTERM again (a scheduler, then torchrun's agent): already stopping
         # torchrun forwards the terminal's Ctrl-C to workers that already got it from the
         # terminal: a repeat within a moment is the same keypress, not a second one.
         if self.world_size > 1 and now - self._stop_requested_at < _REPEAT_WINDOW_S:
@@ -196,8 +275,10 @@ class Trainer:
         raise KeyboardInterrupt
 
     def _stop_if_requested(self) -> None:
-        """At a step boundary: if any rank got Ctrl-C, all save together and raise it."""
-        if not distributed.any_rank(self._stop_requested_at is not None, device=self.device):
+        """At a step boundary: if any rank got Ctrl-C or SIGTERM, all save together and raise
+        :class:`TrainingInterrupted` (for SIGTERM if any rank got it)."""
+        signum = distributed.max_over_ranks(self._stop_signal, device=self.device)
+        if not signum:
             return
         self._stop_requested_at = self._stop_requested_at or time.monotonic()
         if self.step > self.start_step and self._saved_step != self.step:
@@ -210,9 +291,10 @@ class Trainer:
                 state = self._state(gather=False)
             if self.is_main:
                 self._write_checkpoint(state)
-        log.info("rank %d: stopped by Ctrl-C at step %d", self.rank, self.step)
+        log.info("rank %d: stopped by %s at step %d", self.rank, signal.Signals(signum).name,
+                 self.step)
         self._stopped_gracefully = True
-        raise KeyboardInterrupt
+        raise TrainingInterrupted(signum)
 
     def _fit(self, resume: str | os.PathLike[str] | None) -> None:
         self._setup()
@@ -223,6 +305,8 @@ class Trainer:
             log.info("resumed from %s at step %d (epoch %d)", path, self.step, self.epoch)
         else:
             self._seed()
+            if resume is not None and self.is_main:
+                self._truncate_metrics()  # a run killed before its first checkpoint: step 0
         if self.world_size > 1:
             # After restore: DDP broadcasts rank 0's weights and buffers when it wraps, so a
             # fresh run starts from one initialisation on every rank.

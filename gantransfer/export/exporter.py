@@ -331,7 +331,9 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
                 verify: bool = True, atol: float | None = None,
                 calib: str | os.PathLike[str] | None = None, calib_count: int | None = None,
                 calib_size: int | tuple[int, int] | None = None,
-                min_psnr: float | None = None) -> list[ExportResult]:
+                min_psnr: float | None = None,
+                existing: Literal["error", "overwrite", "skip"] = "overwrite"
+                ) -> list[ExportResult]:
     """Export a model's generator(s) to ONNX and verify each file in onnxruntime.
 
     Args:
@@ -356,15 +358,20 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
         calib_size: int8: calibration size, ``int`` or ``(h, w)`` (default: the model's training
             crop, else 256; rounded to the size divisor).
         min_psnr: int8: refuse a file whose PSNR vs fp32 is below this (default 40 dB).
+        existing: what to do with files that exist already: ``"overwrite"`` (replace them, once
+            verified), ``"error"`` (refuse before exporting anything) or ``"skip"`` (export only
+            the missing targets). A file is never written over the checkpoint it comes from.
 
     Returns:
-        One :class:`ExportResult` per written file.
+        One :class:`ExportResult` per written file (skipped targets have none).
 
     Raises:
         ExportVerificationError: the ONNX output differs from PyTorch (nothing was replaced).
         ValueError: unknown target, precision or static shape; an opset outside
             :func:`supported_opsets` (before anything is exported); int8 without ``calib``, with
             several targets or with a latent target.
+        OutputExistsError: ``existing="error"`` and a file exists (nothing was exported).
+        OutputIsInputError: an output path is the checkpoint being exported.
         CalibrationError: int8 and ``calib`` is missing, empty or has no readable images.
         QuantizationError: int8 PSNR below ``min_psnr`` (nothing was written or replaced).
     """
@@ -389,6 +396,7 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
     if static_shape is not None:
         static_shape = tuple(int(v) for v in static_shape)
     paths = output_paths(path, names, many=target == "all")
+    names = _writable(paths, source=model_or_checkpoint, existing=existing)
     with model.evaluating():
         return [
             _export_one(model, n, targets[n], paths[n], opset=opset, dynamic=dynamic,
@@ -397,6 +405,29 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
                         precision=precision, verify=verify, atol=atol, int8=int8)
             for n in names
         ]
+
+
+def _writable(paths: dict[str, Path], *, source: Any, existing: str) -> list[str]:
+    """The targets to export under the output rule (gantransfer._outputs); clears temporary
+    files that killed exports left next to the outputs."""
+    from .._io import remove_stale_temps
+    from .._outputs import select_outputs
+
+    inputs = []
+    if isinstance(source, (str, os.PathLike)):
+        from ..engine.checkpoint import resolve
+
+        inputs.append(resolve(source))
+    keep = select_outputs(list(paths.values()), inputs=inputs, existing=existing,  # type: ignore[arg-type]
+                          what="ONNX file")
+    chosen = []
+    for (name, dest), write in zip(paths.items(), keep, strict=True):
+        if not write:
+            log.info("%s exists: skipped (target %s)", dest, name)
+            continue
+        remove_stale_temps(dest.parent, name=dest.name)
+        chosen.append(name)
+    return chosen
 
 
 def _int8_options(precision: str, *, calib: Any, count: int | None, size: Any,
