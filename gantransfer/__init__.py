@@ -43,7 +43,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CheckpointError": (".engine.checkpoint", "CheckpointError"),
     "DataConfig": (".data", "DataConfig"),
     "export_onnx": (".export", "export_onnx"),
-    "onnx": (".export.runtime", None),
+    "onnx": (".onnx", None),
 }
 
 __all__ = [

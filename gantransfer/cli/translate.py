@@ -20,11 +20,14 @@ __all__ = ["Source", "open_source", "register", "resolve_device"]
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; other names pass through."""
-    if device != "auto":
-        return device
+    """``auto`` -> ``cuda`` when available, else ``cpu``; other names (``cpu``, ``cuda``,
+    ``cuda:N``, ``mps``) must name a device that exists here (a clear error otherwise)."""
     import torch
 
+    if device != "auto":
+        from ..engine.config import resolve_device as check
+
+        return str(check(device))
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -91,7 +94,8 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option(
             "--batch-size", "-b", min=1,
             help="Images of equal (bucketed) size per run; 1 is fastest on small CPUs.")] = 8,
-        device: Annotated[str, typer.Option(help="PyTorch device: auto, cpu, cuda...")] = "auto",
+        device: Annotated[str, typer.Option(
+            help="PyTorch device: auto, cpu, cuda, cuda:N or mps.")] = "auto",
         precision: Annotated[str, typer.Option(
             help="PyTorch precision: fp32, bf16, or auto (bf16 where the device computes it "
                  "natively and, on CPUs, only when compiled).")] = "auto",
