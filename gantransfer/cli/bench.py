@@ -53,9 +53,11 @@ def _resolve(source: str, *, target: str | None, sets: dict[str, Any]) -> tuple[
                           size_divisor=meta.size_divisor, min_size=meta.min_size)
         return None, spec, path
     if not path.exists() and source in gantransfer.list(kind="network"):
+        from ..nn import SizeContract, size_contract
+
         net = gantransfer.get_network(source, **sets)
-        spec = ExportSpec(net=source, size_divisor=int(getattr(net, "size_divisor", 1)),
-                          min_size=int(getattr(net, "min_size", 1)))
+        sizes = size_contract(net) or SizeContract()
+        spec = ExportSpec(net=source, size_divisor=sizes.divisor, min_size=sizes.min_size)
         return net, spec, None
     if not path.exists() and source in gantransfer.list():
         model = gantransfer.get(source, **sets)
