@@ -50,6 +50,8 @@ _NAME = re.compile(r"^step_(\d+)\.pt$")
 # What gantransfer._io.atomic_path leaves behind when a process is killed mid-write.
 _PARTIAL = re.compile(r"^\.step_\d+\.pt\..+\.tmp$")
 _EXPECTED = "a gantransfer checkpoint (RUN/checkpoints/step_*.pt) or a run directory"
+_KEY_TYPES = {"architecture": str, "config": dict, "model": dict, "step": int,
+              "ema": (dict, type(None))}
 
 
 class CheckpointError(ValueError):
@@ -182,6 +184,12 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
     missing = [k for k in ("architecture", "config", "model", "step") if k not in data]
     if missing:
         raise CheckpointError(f"{path} is missing checkpoint keys {missing}; the file is damaged")
+    # Found by tests/reliability/test_rel_fuzz.py: odd values here crashed load() with
+    # TypeError/AttributeError instead of saying the file is damaged.
+    wrong = [k for k, kind in _KEY_TYPES.items() if k in data and not isinstance(data[k], kind)]
+    if wrong:
+        raise CheckpointError(f"{path} has checkpoint keys of the wrong type ({', '.join(wrong)}); "
+                              "the file is damaged or was not written by gantransfer")
     return data
 
 
@@ -269,14 +277,17 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
             f"(plugin version differs?): {exc}"
         ) from exc
     model.arch_name = arch
-    try:
-        model.load_state_dict(data["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit architecture {arch!r}: {exc}") from exc
     averaged = data.get("ema")
     if ema and not averaged:
         raise CheckpointError(f"{path} has no EMA weights (trained without ema_decay)")
-    if averaged and ema is not False:
-        for name, state in averaged.items():
-            model.nets[name].load_state_dict(state)
+    try:
+        model.load_state_dict(data["model"])
+        if averaged and ema is not False:
+            for name, state in averaged.items():
+                model.nets[name].load_state_dict(state)
+    # A damaged state (odd values, a model's extra state such as image pools) fails in many
+    # ways inside load_state_dict; all mean the same to the user (found by the fuzz tests).
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit architecture {arch!r}: "
+                              f"{type(exc).__name__}: {exc}") from exc
     return model.to(device).eval()
