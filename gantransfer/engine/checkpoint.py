@@ -271,7 +271,8 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
         raise CheckpointError(_unknown_architecture(path, arch, data.get("versions"))) from exc
     try:
         model = cls(from_plain(cls.Config, data["config"]))
-    except (TypeError, ValueError) as exc:
+    # LookupError: the config names a network that is not registered (a damaged name too).
+    except (TypeError, ValueError, LookupError) as exc:
         raise CheckpointError(
             f"{path}: the stored config does not fit architecture {arch!r} as installed "
             f"(plugin version differs?): {exc}"

@@ -9,13 +9,13 @@ examples with fresh randomness.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -231,8 +231,10 @@ def test_dataset_over_damaged_files_raises_data_errors_only(image, data, count) 
 
 
 # -- the checkpoint loader ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
+@functools.cache
 def checkpoint_bytes() -> bytes:
+    """A small intact checkpoint (a function, not a fixture: hypothesis would print a fixture's
+    130 kB value with every failing example)."""
     torch.manual_seed(0)
     model = gantransfer.get("cyclegan", ngf=1, ndf=1, netG="resnet_6blocks", n_layers_D=1)
     buffer = io.BytesIO()
@@ -245,9 +247,8 @@ def checkpoint_bytes() -> bytes:
 
 @fuzz_settings(60)
 @given(data=st.data())
-def test_checkpoint_loader_on_damaged_files_raises_checkpoint_error_only(checkpoint_bytes,
-                                                                        data) -> None:
-    content = data.draw(mutated(checkpoint_bytes))
+def test_checkpoint_loader_on_damaged_files_raises_checkpoint_error_only(data) -> None:
+    content = data.draw(mutated(checkpoint_bytes()))
     with _workdir() as tmp:
         path = Path(tmp) / "step_0000001.pt"
         path.write_bytes(content)
@@ -270,9 +271,8 @@ _ODD = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_n
 @given(field=st.sampled_from(["format_version", "architecture", "config", "model", "ema", "step",
                               "versions", "config.ngf", "config.netG", "model.key"]),
        value=_ODD)
-def test_checkpoint_loader_on_odd_contents_raises_checkpoint_error_only(checkpoint_bytes, field,
-                                                                        value) -> None:
-    data = torch.load(io.BytesIO(checkpoint_bytes), weights_only=True)
+def test_checkpoint_loader_on_odd_contents_raises_checkpoint_error_only(field, value) -> None:
+    data = torch.load(io.BytesIO(checkpoint_bytes()), weights_only=True)
     head, _, key = field.partition(".")
     if key == "key":  # one weight replaced
         key = next(iter(data["model"]))
