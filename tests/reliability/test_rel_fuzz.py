@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -35,6 +36,8 @@ from gantransfer.data.images import probe_image, read_image
 from gantransfer.engine.checkpoint import CheckpointError, save_checkpoint
 
 _EXPLORE = int(os.environ.get("GTX_FUZZ_EXAMPLES", "0"))
+# Pillow's TIFF reader warns about the damage it reads past; the damage is the point here.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")
 
 
 def fuzz_settings(examples: int) -> settings:
