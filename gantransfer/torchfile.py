@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TorchFileError", "UnsafeFileError", "load_tensors"]
+__all__ = ["DamagedFileError", "TorchFileError", "UnsafeFileError", "load_tensors"]
 
 # Reading more than this to find the globals a refused pickle names is not worth it: the pickle
 # part of a torch file (data.pkl) is small, tensors live in other archive members.
@@ -36,6 +36,11 @@ _MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
 
 class TorchFileError(ValueError):
     """A file could not be read as a ``torch.save`` file of tensors and plain data."""
+
+
+class DamagedFileError(TorchFileError):
+    """A torch file that is empty, truncated or damaged (its archive or pickle does not read):
+    an interrupted copy or bit rot, as opposed to another kind of file or a refused one."""
 
 
 class UnsafeFileError(TorchFileError):
@@ -65,8 +70,10 @@ def load_tensors(path: str | os.PathLike[str], *, expected: str, map_location: A
     Raises:
         UnsafeFileError: the file would import and call code (a pickled object or function
             other than tensors and plain data); the message names what it asks for.
-        TorchFileError: the file is missing, empty, truncated or damaged, or is another kind of
-            file (an ONNX model, an image...); the message says which.
+        DamagedFileError: the file is empty, truncated or damaged (e.g. a torch zip archive
+            whose pickle or central directory does not read).
+        TorchFileError: the file is missing or another kind of file (an ONNX model, an
+            image...); the message says which.
     """
     import torch
 
@@ -85,7 +92,10 @@ def load_tensors(path: str | os.PathLike[str], *, expected: str, map_location: A
         # RuntimeError from miniz, EOFError on an empty file, KeyError/IndexError on a corrupt
         # archive, struct.error on a 1-byte file, found by tests/reliability/test_rel_fuzz.py):
         # all mean "not a readable torch file".
-        raise TorchFileError(_damaged(path, exc, expected=expected)) from exc
+        kind = _what_it_is(path)
+        if kind is not None and path.stat().st_size > 0:
+            raise TorchFileError(_not_torch(path, kind, expected=expected)) from exc
+        raise DamagedFileError(_damaged(path, exc, expected=expected)) from exc
 
 
 def _refused(path: Path, message: str, *, expected: str) -> TorchFileError:
@@ -107,7 +117,9 @@ def _refused(path: Path, message: str, *, expected: str) -> TorchFileError:
         return TorchFileError(_not_torch(path, kind, expected=expected))
     reason = next((line.strip() for line in message.splitlines()
                    if line.strip().startswith("Unsupported")), "")
-    return TorchFileError(
+    # Inside torch's own zip format the pickle is part of what torch.save wrote: damaged.
+    error = DamagedFileError if zipfile.is_zipfile(path) else TorchFileError
+    return error(
         f"{path} was not loaded: its pickled data uses constructs a safe (weights-only) load "
         f"does not accept{f' ({reason})' if reason else ''}. Expected {expected}; the file is "
         "damaged or was written by something other than torch.save of tensors and plain data.")
@@ -117,9 +129,6 @@ def _damaged(path: Path, exc: BaseException, *, expected: str) -> str:
     size = path.stat().st_size if path.exists() else 0
     if size == 0:
         return f"{path} is empty (0 bytes); expected {expected}"
-    kind = _what_it_is(path)
-    if kind is not None:
-        return _not_torch(path, kind, expected=expected)
     # The first sentence of torch's reason is enough ("PytorchStreamReader failed reading zip
     # archive: failed finding central directory"); the rest is generic advice.
     text = str(exc).strip().split(". ")[0] or type(exc).__name__

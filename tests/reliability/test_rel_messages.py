@@ -15,7 +15,12 @@ from _rel_cli import run_gtx
 import gantransfer
 from gantransfer.config import to_plain
 from gantransfer.engine.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from gantransfer.torchfile import TorchFileError, UnsafeFileError, load_tensors
+from gantransfer.torchfile import (
+    DamagedFileError,
+    TorchFileError,
+    UnsafeFileError,
+    load_tensors,
+)
 
 
 class _Payload:
@@ -114,9 +119,16 @@ def test_foreign_files_are_named_for_what_they_are(tmp_path: Path, content, said
 def test_truncated_checkpoint_says_damaged_with_its_size(tmp_path: Path) -> None:
     path = _tiny_checkpoint(tmp_path / "c.pt")
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(TorchFileError, match=r"c\.pt could not be read: the file is truncated "
+    with pytest.raises(DamagedFileError, match=r"c\.pt could not be read: the file is truncated "
                        r"or damaged .* 5000 bytes"):
         load_tensors(path, expected="a checkpoint")
+    # Another kind of file is not "damaged" (a run's fallback to an older checkpoint may skip
+    # damaged ones; a PNG passed by mistake is a usage error).
+    png = tmp_path / "x.pt"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    with pytest.raises(TorchFileError) as info:
+        load_tensors(png, expected="a checkpoint")
+    assert not isinstance(info.value, DamagedFileError)
 
 
 def test_official_weights_loader_uses_the_same_messages(tmp_path: Path) -> None:
