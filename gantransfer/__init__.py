@@ -44,7 +44,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "CheckpointCorruptError": (".engine.checkpoint", "CheckpointCorruptError"),
     "DataConfig": (".data", "DataConfig"),
     "export_onnx": (".export", "export_onnx"),
-    "onnx": (".export.runtime", None),
+    "onnx": (".onnx", None),
 }
 
 __all__ = [

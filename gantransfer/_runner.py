@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "BUCKET_RELATIVE",
-    "COMPILE_MIN_IMAGES",
     "INFERENCE_PRECISIONS",
     "NonFiniteOutputError",
     "Translator",
@@ -53,10 +52,6 @@ log = logging.getLogger(__name__)
 INFERENCE_PRECISIONS = ("fp32", "bf16", "auto")
 COMPILE_MODES = ("off", "on", "auto")
 BUCKET_RELATIVE = 0  # bucket value for steps relative to the size (see bucket_size)
-# compile="auto" compiles from this many images in one call (per device type). On a 2-core CPU a
-# compiled bf16 resnet_9blocks saves ~0.3 s/image at 256x256 against eager fp32, so a 8-30 s
-# compile is repaid after ~30-100 images; CUDA compiles take longer and save less per image.
-COMPILE_MIN_IMAGES = {"cpu": 64, "cuda": 512}
 # More distinct shapes than dynamo's default limit (8) is normal for a folder of photos; past the
 # limit dynamo would silently run eager for the rest.
 _RECOMPILE_LIMIT = 64
@@ -133,15 +128,19 @@ def compile_available(device: torch.device) -> bool:
 
 def resolve_compile(compile: str | bool, device: torch.device, *, images: int | None) -> bool:
     """Whether to compile: ``on``/``off``, or ``auto`` = compile when torch.compile is usable on
-    ``device`` and the call has at least ``COMPILE_MIN_IMAGES[device.type]`` images (``images``
-    unknown counts as too few). Raises ``ValueError`` for another value."""
+    ``device`` and the call has at least :func:`~gantransfer._translate_plan.compile_min_images`
+    images, the measured break-even of a compile on this kind of device (about 100 images on
+    CPUs with native bf16, 500 without, 512 on CUDA; ``images`` unknown counts as too few).
+    Raises ``ValueError`` for another value."""
     if isinstance(compile, bool):
         return compile
     if compile not in COMPILE_MODES:
         raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)}, got {compile!r}")
     if compile != "auto":
         return compile == "on"
-    threshold = COMPILE_MIN_IMAGES.get(device.type)
+    from ._translate_plan import compile_min_images
+
+    threshold = compile_min_images(device)
     return (threshold is not None and images is not None and images >= threshold
             and compile_available(device))
 
@@ -179,6 +178,8 @@ class Translator:
             it first ran at (smaller batches are padded with copies of their last row, larger
             ones split), so each bucket compiles exactly once.
         fallback: eager ``forward`` used, with one warning, when the compiled one fails.
+        batch_size: the batch size calls use when they do not give one; None: the measured
+            default for ``device`` (1 on CPUs, 8 on CUDA, see ``gantransfer._translate_plan``).
         description: a short human-readable summary (precision, compile, device).
         source: what the model came from (a checkpoint path, a file), named in errors.
         memory_probe: returns the estimated peak bytes per input pixel of one image (see
@@ -192,7 +193,8 @@ class Translator:
     def __init__(self, forward: Callable[[Tensor], Tensor], *, channels: int, divisor: int,
                  min_size: int, bucket: int = 1, compiled: bool = False,
                  fallback: Callable[[Tensor], Tensor] | None = None,
-                 device: torch.device | None = None, description: str = "",
+                 device: torch.device | None = None, batch_size: int | None = None,
+                 description: str = "",
                  evaluating: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
                  memory_probe: Callable[[], float] | None = None, source: str = "the model"
                  ) -> None:
@@ -206,6 +208,11 @@ class Translator:
         self.compiled = compiled
         self.fallback = fallback
         self.device = device or torch.device("cpu")
+        if batch_size is None:
+            from ._translate_plan import default_batch_size
+
+            batch_size = default_batch_size(self.device)
+        self.batch_size = batch_size
         self.description = description
         # The model's eval-mode context (PyTorch models), entered by translate() and
         # translate_files() around a whole run; None for models without modes (ONNX).
@@ -219,12 +226,13 @@ class Translator:
         self._batch_for: dict[tuple[int, ...], int] = {}
         self._lock = threading.Lock()
 
-    def translate(self, images: Any, *, batch_size: int = 8) -> Any:
+    def translate(self, images: Any, *, batch_size: int | None = None) -> Any:
         """Translate images of any supported type (see :mod:`gantransfer.inference`); the output
-        mirrors the input. Build the translator once and call this repeatedly to reuse compiled
-        code."""
+        mirrors the input. ``batch_size`` None: the measured default for the device (1 on CPUs,
+        8 on CUDA). Build the translator once and call this repeatedly to reuse compiled code."""
         from .inference import map_images
 
+        batch_size = self.batch_size if batch_size is None else batch_size
         with self.evaluation():
             return map_images(self, images, channels=self.channels, divisor=self.divisor,
                               min_size=self.min_size, batch_size=batch_size, bucket=self.bucket)

@@ -9,14 +9,18 @@ schedules, DDP, export) comes from the library.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from .config import check_choices
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .nn import SizeContract
 
 __all__ = ["ExportSpec", "GANModel", "StepContext"]
 
@@ -150,6 +154,30 @@ class GANModel(nn.Module):
         """Defaults for the data pipeline: ``channels`` (and ``channels_b`` for two domains),
         ``preprocess``, ``load_size``, ``crop_size``, ``flip``. The user's options win."""
         return {}
+
+    def training_size_contract(self) -> SizeContract:
+        """The image sizes (H and W) this model can train on, checked by the engine against the
+        data options (``crop_size``...) before anything is written.
+
+        By default every net's declared contract combined (see :mod:`gantransfer.nn`'s
+        ``SizeContract``): multiples of the least common multiple of their divisors, at least
+        the largest minimum; nets that declare nothing accept any size. Override it when a net
+        sees inputs of another size than the training images (e.g. a discriminator on
+        downsampled images).
+        """
+        from .nn import SizeContract, size_contract
+
+        # Nets with the same rule are named together ("g_ab, g_ba: ResNet generator: ...").
+        groups: dict[tuple[SizeContract, str], list[str]] = {}
+        for name, net in self.nets.items():
+            declared = size_contract(net)
+            if declared is not None:
+                key = (declared, declared.reason or type(net).__name__)
+                groups.setdefault(key, []).append(name)
+        out = SizeContract()
+        for (declared, reason), names in groups.items():
+            out = out.combine(dataclasses.replace(declared, reason=f"{', '.join(names)}: {reason}"))
+        return out
 
     def sample_inputs(self, batch: dict[str, Tensor], *, n: int, generator: torch.Generator) -> Any:
         """Fixed inputs for every sample grid of a run: by default the first ``n`` items of a batch.

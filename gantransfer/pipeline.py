@@ -107,8 +107,12 @@ def onnx_translator(model: Any, *, bucket: int = 1) -> Translator:
     def forward(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(model.run(x.detach().cpu().numpy()))
 
+    from ._translate_plan import default_batch_size
+
+    gpu = model.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
     return Translator(forward, channels=meta.in_channels, divisor=meta.size_divisor,
                       min_size=meta.min_size, bucket=bucket, source=str(model.path),
+                      batch_size=default_batch_size("cuda" if gpu else "cpu"),
                       description=f"onnxruntime {meta.precision} on {', '.join(model.providers)}")
 
 
@@ -168,7 +172,7 @@ def _encode(y: torch.Tensor, dst: Path) -> None:
 
 
 def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None = None,
-                    batch_size: int = 1, precision: str = "fp32", compile: str | bool = "off",
+                    batch_size: int | None = None, precision: str = "fp32", compile: str | bool = "off",
                     bucket: int | None = None, workers: int | None = None, writers: int = 2,
                     max_in_memory: int | None = None, skip_bad_images: bool = False,
                     max_side: int | None = None, check_memory: bool = True,
@@ -180,7 +184,9 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
         model: a GANModel, an OnnxModel or a :class:`~gantransfer.inference.Translator`.
         pairs: input and output paths; output folders are created, outputs are PNG unless their
             extension says otherwise, and each is written atomically.
-        batch_size: images of equal padded size run together (1 is fastest on small CPUs).
+        batch_size: images of equal padded size run together; None: the translator's measured
+            default for its device (1 on CPUs, 8 on CUDA; :func:`gantransfer.inference.
+            default_batch_size`).
         precision, compile, bucket, target: see :func:`gantransfer.inference.translator`
             (``compile="auto"`` counts ``len(pairs)`` images).
         workers: decoder threads (default ``min(4, cpu count)``); ``writers``: encoder threads.
@@ -209,12 +215,13 @@ def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None
             memory than is available; the message gives both and suggests a ``max_side``.
         ValueError: bad options.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be >= 1, got {max_side}")
     translator = as_translator(model, target=target, precision=precision, compile=compile,
                                bucket=bucket, images=len(pairs))
+    batch_size = translator.batch_size if batch_size is None else batch_size
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     workers = workers or min(4, os.cpu_count() or 1)
     limit = max_in_memory or 2 * batch_size + 2 * workers
     if limit < batch_size:

@@ -20,6 +20,7 @@ from gantransfer import _runner
 from gantransfer.data.metrics import psnr
 from gantransfer.inference import (
     bucket_size,
+    compile_min_images,
     pad_to_multiple,
     resolve_compile,
     resolve_inference_precision,
@@ -80,7 +81,7 @@ def test_unknown_precision_or_compile_value_is_rejected(model):
 def test_compile_auto_needs_enough_images_and_a_usable_compiler(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setattr(_runner, "compile_available", lambda d: True)
-    threshold = _runner.COMPILE_MIN_IMAGES["cpu"]
+    threshold = compile_min_images(cpu)  # the measured break-even (tests/reliability)
     assert resolve_compile("auto", cpu, images=threshold) is True
     assert resolve_compile("auto", cpu, images=threshold - 1) is False
     assert resolve_compile("auto", cpu, images=None) is False

@@ -30,6 +30,16 @@ def _overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_batches(text: str) -> list[int]:
+    """``"1,4"`` -> ``[1, 4]``; anything but a list of positive integers is a usage error."""
+    items = [b.strip() for b in text.split(",") if b.strip()]
+    if not items or not all(b.isdigit() and int(b) >= 1 for b in items):
+        raise typer.BadParameter(
+            f"expected comma-separated batch sizes of at least 1, such as 1,4; got {text!r}",
+            param_hint="--batch")
+    return [int(b) for b in items]
+
+
 def _resolve(source: str, *, target: str | None, sets: dict[str, Any]) -> tuple[Any, Any, Any]:
     """(net or None, ExportSpec, onnx path or None) for any kind of SOURCE."""
     import gantransfer
@@ -43,9 +53,11 @@ def _resolve(source: str, *, target: str | None, sets: dict[str, Any]) -> tuple[
                           size_divisor=meta.size_divisor, min_size=meta.min_size)
         return None, spec, path
     if not path.exists() and source in gantransfer.list(kind="network"):
+        from ..nn import SizeContract, size_contract
+
         net = gantransfer.get_network(source, **sets)
-        spec = ExportSpec(net=source, size_divisor=int(getattr(net, "size_divisor", 1)),
-                          min_size=int(getattr(net, "min_size", 1)))
+        sizes = size_contract(net) or SizeContract()
+        spec = ExportSpec(net=source, size_divisor=sizes.divisor, min_size=sizes.min_size)
         return net, spec, None
     if not path.exists() and source in gantransfer.list():
         model = gantransfer.get(source, **sets)
@@ -64,11 +76,12 @@ def register(app: typer.Typer) -> None:
     def bench_cmd(
         source: Annotated[str, typer.Argument(
             help="Run dir, checkpoint, .onnx file, architecture or network name.")],
-        size: Annotated[int, typer.Option(help="Square input size in pixels.")] = 256,
+        size: Annotated[int, typer.Option(min=1, help="Square input size in pixels.")] = 256,
         batch: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,4",
         device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
         repeats: Annotated[int, typer.Option(min=1, help="Timed runs per backend.")] = 10,
-        threads: Annotated[int | None, typer.Option(help="Threads for both backends (default: each its own).")] = None,
+        threads: Annotated[int | None, typer.Option(
+            min=1, help="Threads for both backends (default: each its own).")] = None,
         target: Annotated[str | None, typer.Option(help="Export target to time.")] = None,
         set_: Annotated[list[str] | None, typer.Option(
             "--set", help="key=value config/network override (repeatable).")] = None,
@@ -76,7 +89,7 @@ def register(app: typer.Typer) -> None:
         """Images/s, median latency and GFLOP/s of eager PyTorch and onnxruntime, interleaved."""
         from ..export.bench import benchmark_network, format_table, machine_summary
 
-        batches = [int(b) for b in batch.split(",") if b.strip()]
+        batches = parse_batches(batch)
         net, spec, onnx_path = _resolve(source, target=target, sets=_overrides(set_ or []))
         console.print(f"[dim]{machine_summary()}[/dim]", highlight=False)
         rows = benchmark_network(net, spec, size=size, batches=batches, repeats=repeats,

@@ -25,7 +25,7 @@ def demo_cmd(
                                       "(unconditional generation).")] = "cyclegan",
     steps: Annotated[int | None, typer.Option(help="Override the number of training steps.")]
     = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "cpu",
     precision: Annotated[str, typer.Option(help="fp32, bf16, auto (bf16 where native) or fp16 (CUDA).")] = "fp32",
     seed: Annotated[int, typer.Option()] = 0,
     progress: Annotated[str, typer.Option(help="auto, bar, log or none.")] = "auto",

@@ -41,7 +41,8 @@ def generate_cmd(
                             "folder (no extension): one PNG per image, any -n.")] = Path("grid.png"),
     seed: Annotated[int, typer.Option(help="Noise seed (same seed, same images).")] = 0,
     target: Annotated[str | None, typer.Option(help="Latent export target.")] = None,
-    device: Annotated[str, typer.Option(help="PyTorch device: auto, cpu, cuda...")] = "auto",
+    device: Annotated[str, typer.Option(
+        help="PyTorch device: auto, cpu, cuda, cuda:N or mps.")] = "auto",
     providers: Annotated[str, typer.Option(help="onnxruntime providers (auto, cpu,...).")
                          ] = "auto",
     ema: Annotated[bool | None, typer.Option("--ema/--no-ema", help="EMA weights.")] = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .. import registry
@@ -59,11 +60,12 @@ def info_cmd(
         if f.choices:
             help_text = f"{help_text} (one of: {', '.join(map(str, f.choices))})".strip()
         default = "(required)" if f.required else repr(f.default)
-        table.add_row(f.name, f.type, default, help_text)
+        table.add_row(*(escape(cell) for cell in (f.name, f.type, default, help_text)))
     console.print(table)
     if spec.kind == "architecture":
-        console.print(f"Override with `gtx train {spec.name} --set FIELD=VALUE` or a TOML "
-                      "`[model]` table.")
+        # escape(): rich would read "[model]" as a markup tag and print nothing for it.
+        console.print(escape(f"Override with `gtx train {spec.name} --set FIELD=VALUE` or a "
+                             "TOML `[model]` table."))
 
 
 def plugins_cmd() -> None:

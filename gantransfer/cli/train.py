@@ -122,7 +122,7 @@ def train_cmd(
     skip_bad_images: Annotated[bool, typer.Option("--skip-bad-images", help="Skip and count "
                                                   "unreadable images instead of failing.")] = False,
     progress: Annotated[str, typer.Option(help="auto, bar, log or none.")] = "auto",
-    nproc: Annotated[int | None, typer.Option(help="Data-parallel processes on this machine "
+    nproc: Annotated[int | None, typer.Option(min=1, help="Data-parallel processes on this machine "
                                               "(starts torchrun; batch size is per process).")
                      ] = None,
 ) -> None:
@@ -136,6 +136,11 @@ def train_cmd(
         raise typer.BadParameter("--overwrite starts a new run (moving the old one aside); "
                                  "--resume continues one: give one of them",
                                  param_hint="--overwrite")
+    if nproc is not None and nproc > 1 and device is not None and ":" in device:
+        raise typer.BadParameter(
+            f"with --nproc each process trains on its own GPU (cuda:0 .. cuda:{nproc - 1}); "
+            f"use --device cuda, and CUDA_VISIBLE_DEVICES to choose which GPUs, not {device}",
+            param_hint="--device")
     if nproc is not None and nproc > 1 and "LOCAL_RANK" not in os.environ:
         args = _forwarded_args(arch=arch, data=data, out=out, config=config, sets=set_ or [],
                                steps=steps, epochs=epochs, batch_size=batch_size, device=device,

@@ -21,11 +21,14 @@ __all__ = ["Source", "open_source", "register", "resolve_device"]
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; other names pass through."""
-    if device != "auto":
-        return device
+    """``auto`` -> ``cuda`` when available, else ``cpu``; other names (``cpu``, ``cuda``,
+    ``cuda:N``, ``mps``) must name a device that exists here (a clear error otherwise)."""
     import torch
 
+    if device != "auto":
+        from ..engine.config import resolve_device as check
+
+        return str(check(device))
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -52,6 +55,25 @@ def open_source(source: Path, *, device: str = "auto", providers: str = "auto",
     dev = resolve_device(device)
     model = load(source, device=dev, ema=ema)
     return Source("torch", model, f"{source} ({model.arch_name}, PyTorch on {dev})")
+
+
+def _int8_hint(src: Source, source: Path, runner: Any, *, images: int) -> str | None:
+    """The measured rule's pointer to the int8 ONNX path, with the commands (or None)."""
+    from .._translate_plan import int8_hint
+
+    if src.kind == "onnx":
+        on_cpu = src.model.providers[0] == "CPUExecutionProvider"
+        text = int8_hint("cpu" if on_cpu else "cuda",
+                         source=f"onnx-{src.model.metadata.precision}", images=images)
+        export = "gtx export RUN --int8 --calib DIR --onnx model_int8.onnx"
+    else:
+        text = int8_hint(src.model.device, source="torch", images=images,
+                         compiled=runner.compiled)
+        export = f"gtx export {source} --int8 --calib DIR --onnx model_int8.onnx"
+    if text is None:
+        return None
+    return (f"hint: {text}. For large jobs: {export} (DIR: real input images of the model), "
+            "then gtx translate model_int8.onnx ...")
 
 
 def _plan(inputs: list[Path], out: Path, ext: str | None) -> list[tuple[Path, Path]]:
@@ -107,16 +129,19 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
         target: Annotated[str | None, typer.Option(
             "--target", "--direction", help="Export target / direction, e.g. a2b or b2a.")] = None,
-        batch_size: Annotated[int, typer.Option(
+        batch_size: Annotated[int | None, typer.Option(
             "--batch-size", "-b", min=1,
-            help="Images of equal (bucketed) size per run; 1 is fastest on small CPUs.")] = 8,
-        device: Annotated[str, typer.Option(help="PyTorch device: auto, cpu, cuda...")] = "auto",
+            help="Images of equal (bucketed) size per run (default: 1 on CPUs, where batching "
+                 "was measured slower, 8 on GPUs; docs/performance.md).")] = None,
+        device: Annotated[str, typer.Option(
+            help="PyTorch device: auto, cpu, cuda, cuda:N or mps.")] = "auto",
         precision: Annotated[str, typer.Option(
             help="PyTorch precision: fp32, bf16, or auto (bf16 where the device computes it "
                  "natively and, on CPUs, only when compiled).")] = "auto",
         compile: Annotated[str, typer.Option(
-            "--compile", help="torch.compile: on, off, or auto (from 64 images on CPU, 512 on "
-                              "CUDA; see docs/inference.md).")] = "auto",
+            "--compile", help="torch.compile: on, off, or auto (when the images repay a "
+                              "compile: about 100 on CPUs with native bf16, 500 without, 512 on "
+                              "CUDA; docs/performance.md).")] = "auto",
         bucket: Annotated[int | None, typer.Option(
             min=0, help="Pad sizes up to multiples of this many pixels so they share compiled "
                         "shapes; 0: steps relative to the size (padding < 1/8 of each side, the "
@@ -181,8 +206,12 @@ def register(app: typer.Typer) -> None:
             precision, compile = "fp32", "off"
         runner = as_translator(src.model, target=target, precision=precision, compile=compile,
                                bucket=bucket, images=len(pairs))
+        batch_size = batch_size or runner.batch_size
         console.print(f"translating {len(pairs)} image(s) with {src.description}: "
-                      f"{runner.description}", highlight=False)
+                      f"{runner.description}, batch {batch_size}", highlight=False)
+        hint = _int8_hint(src, source, runner, images=len(pairs))
+        if hint:
+            console.print(hint, style="yellow", highlight=False)
         stats = translate_files(runner, pairs, batch_size=batch_size, workers=workers,
                                 skip_bad_images=skip_bad_images, max_side=max_side,
                                 check_memory=memory_check)

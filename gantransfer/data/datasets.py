@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import operator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +28,8 @@ from .transforms import (
     TransformParams,
     apply_transform,
     check_crop,
+    check_image_sizes,
+    check_model_size,
     output_size,
     resized_size,
     sample_params,
@@ -41,6 +43,9 @@ __all__ = [
     "UnpairedImageDataset",
     "build_dataset",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..nn import SizeContract
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +62,12 @@ class ImageFolderDataset(Dataset):
     kind: ClassVar[str]
     domains: ClassVar[tuple[str, ...]]
 
-    def __init__(self, config: DataConfig, *, defaults: dict[str, Any] | None = None) -> None:
+    def __init__(self, config: DataConfig, *, defaults: dict[str, Any] | None = None,
+                 size_contract: SizeContract | None = None) -> None:
         self.config = config.resolved(defaults)
         cfg = self.config
+        # Options first: a crop the model cannot take fails before any file is read.
+        check_model_size(size_contract, **self._size_options())
         found = resolve_layout(self.kind, cfg.root, phase=cfg.phase)
         self.skipped: list[tuple[Path, str]] = []
         infos = {d: probe_images(found[d], full=cfg.skip_bad_images) for d in self.domains}
@@ -75,8 +83,11 @@ class ImageFolderDataset(Dataset):
             if not self.files[d]:
                 raise DataLayoutError(f"every image of domain {d} under {cfg.root} is unreadable "
                                       f"({len(found[d])} skipped); nothing left to train on")
-            check_crop({str(p): s for p, s in zip(self.files[d], self.sizes[d], strict=True)},
-                       **self._size_options())
+            named = {str(p): s for p, s in zip(self.files[d], self.sizes[d], strict=True)}
+            check_crop(named, contract=size_contract, **self._size_options())
+            smallest = min(min(size) for size in self.sizes[d])
+            check_model_size(size_contract, smallest_image=smallest, **self._size_options())
+            check_image_sizes(named, size_contract, **self._size_options())
         self._warn_mixed_sizes()
 
     # -- construction helpers -------------------------------------------------------------------
@@ -225,8 +236,8 @@ _DATASETS: dict[str, type[ImageFolderDataset]] = {
 }
 
 
-def build_dataset(kind: str, config: DataConfig, *, defaults: dict[str, Any] | None = None
-                  ) -> ImageFolderDataset:
+def build_dataset(kind: str, config: DataConfig, *, defaults: dict[str, Any] | None = None,
+                  size_contract: SizeContract | None = None) -> ImageFolderDataset:
     """Build the dataset for a model's ``data_kind``.
 
     Args:
@@ -234,6 +245,8 @@ def build_dataset(kind: str, config: DataConfig, *, defaults: dict[str, Any] | N
         config: data options; ``None`` options are resolved from ``defaults`` (the model's
             ``data_defaults()``) and then the library defaults.
         defaults: see above.
+        size_contract: the sizes the model takes (``model.training_size_contract()``): a crop
+            or image size outside it is an error before training starts.
 
     Returns:
         A torch Dataset whose items are dicts of float32 C×H×W tensors in [-1, 1].
@@ -241,11 +254,12 @@ def build_dataset(kind: str, config: DataConfig, *, defaults: dict[str, Any] | N
     Raises:
         ValueError: unknown kind. DataLayoutError: missing/empty folders (message shows the
         expected tree). ImageReadError: an unreadable file (unless ``skip_bad_images``).
-        DataError: a crop that cannot fit, or paired images of different sizes.
+        DataError: a crop that cannot fit (the images, or the model's size contract), or
+        paired images of different sizes.
     """
     try:
         cls = _DATASETS[kind]
     except KeyError:
         raise ValueError(f"unknown data kind {kind!r}; expected one of "
                          f"{', '.join(_DATASETS)}") from None
-    return cls(config, defaults=defaults)
+    return cls(config, defaults=defaults, size_contract=size_contract)

@@ -21,6 +21,7 @@ the official code feeds such images with batch size 1 to nets that need multiple
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,10 +29,15 @@ from PIL import Image
 
 from .folders import DataError
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..nn import SizeContract
+
 __all__ = [
     "TransformParams",
     "apply_transform",
     "check_crop",
+    "check_image_sizes",
+    "check_model_size",
     "output_size",
     "resized_size",
     "sample_params",
@@ -86,9 +92,71 @@ def output_size(size: tuple[int, int], *, preprocess: str, load_size: int,
     return resized_size(size, preprocess=preprocess, load_size=load_size, crop_size=crop_size)
 
 
+def check_model_size(contract: SizeContract | None, *, preprocess: str, load_size: int,
+                     crop_size: int, smallest_image: int | None = None) -> None:
+    """Raise if the crop the options ask for is a size the model cannot take (its networks'
+    size contracts, see ``GANModel.training_size_contract``). Only the crop modes are checked
+    here (their output is ``crop_size`` whatever the images; see :func:`check_image_sizes`).
+    With preprocess ``crop`` the crop comes from the image itself: pass ``smallest_image``, the
+    smallest image side (nothing is checked without it), so the suggested size fits the images.
+
+    Raises:
+        DataError: saying which sizes the model takes, why, and which ``crop_size`` to use.
+    """
+    if contract is None or "crop" not in preprocess:
+        return
+    if preprocess == "crop" and smallest_image is None:
+        return
+    problem = contract.problem(crop_size, crop_size)
+    if problem is None:
+        return
+    limit = smallest_image if preprocess == "crop" else load_size  # the largest possible crop
+    below, above = contract.below(crop_size), contract.above(crop_size)
+    if above <= limit:
+        fix = f"--set crop_size={above}" + ("" if below is None else f" or {below}")
+    elif below is not None:
+        fix = f"--set crop_size={below}"
+        if preprocess != "crop":
+            fix += f" (or crop_size={above} with load_size >= {above})"
+    elif preprocess != "crop":
+        fix = f"--set crop_size={above} --set load_size={above}"
+    else:
+        fix = (f"preprocess 'resize_and_crop' with --set crop_size={above} --set "
+               f"load_size={above} (the smallest image is {smallest_image} px)")
+    raise DataError(f"crop_size {crop_size} does not fit this model: {problem}. It trains on "
+                    f"{contract.describe()} ({_reason(contract)}). Use {fix}")
+
+
+def check_image_sizes(sizes: dict[str, tuple[int, int]], contract: SizeContract | None, *,
+                      preprocess: str, load_size: int, crop_size: int) -> None:
+    """For the modes that keep image sizes (``none``, ``scale_width``): raise if an image comes
+    out at a size the model cannot take. ``sizes`` maps file names to header (width, height).
+
+    Raises:
+        DataError: naming the first such file, its size after preprocessing and how to fix it.
+    """
+    if contract is None or "crop" in preprocess:
+        return
+    for name, size in sizes.items():
+        w, h = output_size(size, preprocess=preprocess, load_size=load_size, crop_size=crop_size)
+        problem = contract.problem(h, w)
+        if problem is not None:
+            raise DataError(
+                f"{name} comes out {w}x{h} with preprocess {preprocess!r}, which this model "
+                f"cannot take: {problem}. It trains on {contract.describe()} "
+                f"({_reason(contract)}). Use preprocess 'resize_and_crop' with --set "
+                f"crop_size={contract.above(min(crop_size, load_size))} (a size it takes), or "
+                "resize the images")
+
+
+def _reason(contract: SizeContract) -> str:
+    return contract.reason or "its networks' size rules"
+
+
 def check_crop(sizes: dict[str, tuple[int, int]], *, preprocess: str, load_size: int,
-               crop_size: int) -> None:
+               crop_size: int, contract: SizeContract | None = None) -> None:
     """Raise if the crop cannot fit; ``sizes`` maps file names to header (width, height).
+    ``contract``: the model's size rules, so that a suggested crop size is one it takes.
 
     Raises:
         DataError: naming the smallest offending file (or the options) and how to fix it.
@@ -101,9 +169,16 @@ def check_crop(sizes: dict[str, tuple[int, int]], *, preprocess: str, load_size:
     if preprocess == "crop" and sizes:
         name, (w, h) = min(sizes.items(), key=lambda item: min(item[1]))
         if min(w, h) < crop_size:
+            fits = min(w, h) if contract is None else contract.below(min(w, h))
+            if fits is None:  # the image is smaller than anything the model takes
+                raise DataError(
+                    f"the image {name} ({w}x{h}) is smaller than the smallest crop this model "
+                    f"takes ({contract.smallest} px; {_reason(contract)}), and preprocess "
+                    f"'crop' does not resize. Remove it, or use preprocess 'resize_and_crop' "
+                    f"(which scales images to load_size first)")
             raise DataError(
                 f"crop_size {crop_size} does not fit the smallest image {name} ({w}x{h}); "
-                f"preprocess 'crop' does not resize. Use --set crop_size={min(w, h)} (or "
+                f"preprocess 'crop' does not resize. Use --set crop_size={fits} (or "
                 f"smaller), or preprocess 'resize_and_crop' with load_size >= {crop_size}")
 
 

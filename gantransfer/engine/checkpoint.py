@@ -19,10 +19,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
 import random
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +56,9 @@ FORMAT_VERSION = 1
 _NAME = re.compile(r"^step_(\d+)\.pt$")
 # What gantransfer._io.atomic_path leaves behind when a process is killed mid-write.
 _PARTIAL = re.compile(r"^\.step_\d+\.pt\..+\.tmp$")
+_EXPECTED = "a gantransfer checkpoint (RUN/checkpoints/step_*.pt) or a run directory"
+_KEY_TYPES = {"architecture": str, "config": dict, "model": dict, "step": int,
+              "ema": (dict, type(None))}
 
 
 class CheckpointError(ValueError):
@@ -198,22 +199,17 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
             other than tensors and plain data, or is not a gantransfer checkpoint (for example a
             bare ``state_dict``). The message names the file and says what to do.
     """
+    from ..torchfile import DamagedFileError, TorchFileError, load_tensors
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist (or is not a file)")
     try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path} contains objects other than tensors and plain data, so it was not loaded "
-            "(loading it could run code). It is not a gantransfer checkpoint; if you trust the "
-            f"file, convert it yourself. Details: {_unpickler_reason(exc)}"
-        ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointCorruptError(
-            f"{path} could not be read as a checkpoint: the file is truncated or damaged "
-            f"(e.g. an interrupted copy) or is not a torch file. Details: {exc}"
-        ) from exc
+        data = load_tensors(path, expected=_EXPECTED, map_location=map_location)
+    except DamagedFileError as exc:  # truncated or damaged bytes: resume may skip to an older one
+        raise CheckpointCorruptError(str(exc)) from exc
+    except TorchFileError as exc:  # names the file, what it is and what is refused
+        raise CheckpointError(str(exc)) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         hint = ""
         if isinstance(data, dict) and data and all(isinstance(v, torch.Tensor)
@@ -233,6 +229,12 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: Any = "cpu") 
     missing = [k for k in ("architecture", "config", "model", "step") if k not in data]
     if missing:
         raise CheckpointError(f"{path} is missing checkpoint keys {missing}; the file is damaged")
+    # Found by tests/reliability/test_rel_fuzz.py: odd values here crashed load() with
+    # TypeError/AttributeError instead of saying the file is damaged.
+    wrong = [k for k, kind in _KEY_TYPES.items() if k in data and not isinstance(data[k], kind)]
+    if wrong:
+        raise CheckpointError(f"{path} has checkpoint keys of the wrong type ({', '.join(wrong)}); "
+                              "the file is damaged or was not written by gantransfer")
     return data
 
 
@@ -254,12 +256,6 @@ def _verify(path: Path, data: dict[str, Any]) -> None:
             "written (bytes changed on disk or in a copy). Do not use it; use an older "
             "checkpoint of the run, or copy the file again from its source."
         )
-
-
-def _unpickler_reason(exc: Exception) -> str:
-    # torch's message is a long how-to-bypass text; the useful line names the rejected global.
-    lines = [ln.strip() for ln in str(exc).splitlines() if "WeightsUnpickler error" in ln]
-    return lines[0] if lines else str(exc).splitlines()[0]
 
 
 def newest_intact(run_dir: str | os.PathLike[str], *, move_damaged: bool = False,
@@ -309,6 +305,43 @@ def resolve(path_or_run_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
+# A distribution name as PEP 508 spells it, and a version made of the characters versions use:
+# anything else a file records is not shown as a package name at all.
+_DIST_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
+_VERSION = re.compile(r"^[A-Za-z0-9.+!_-]{1,40}$")
+
+
+def _unknown_architecture(path: Path, arch: Any, versions: Any) -> str:
+    """The message for a checkpoint of an architecture that is not installed.
+
+    Everything named here was read from the file, which anyone can write: it is shown quoted
+    and shortened, as information, and never as a command to run (a crafted file could
+    otherwise have gtx print ``pip install 'evil-package'`` for the user to paste).
+    """
+    from .. import registry
+
+    installed = ", ".join(registry.list()) or "(none)"
+    text = (f"{path} was trained with architecture {_quoted(arch)}, which is not installed "
+            f"here (installed: {installed}).")
+    versions = versions if isinstance(versions, dict) else {}
+    dist, version = versions.get("plugin"), versions.get("plugin_version")
+    if isinstance(dist, str) and _DIST_NAME.match(dist):
+        recorded = f"distribution {dist!r}"
+        if isinstance(version, str) and _VERSION.match(version):
+            recorded += f" version {version!r}"
+        return text + (f" The file says it came from the {recorded}: that is the file's claim, "
+                       "not a checked fact, so install a plugin only from a source you trust, "
+                       "then load the file again.")
+    return text + (" The file names no valid plugin distribution; install or register "
+                   "(gantransfer.register) the plugin that provides the architecture, then load "
+                   "the file again.")
+
+
+def _quoted(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu",
          ema: bool | None = None):
     """Rebuild a trained model from a checkpoint file or the latest checkpoint of a run dir.
@@ -322,9 +355,9 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
         The model in eval mode with ``model.arch_name`` and ``model.checkpoint_path`` set.
 
     Raises:
-        CheckpointError: unreadable/foreign file, unknown architecture (names the plugin to
-            install), ``ema=True`` without EMA weights, weights that do not fit the config, or
-            generator weights holding NaN/inf.
+        CheckpointError: unreadable/foreign file, unknown architecture (with the plugin the
+            file says it came from, never as a command), ``ema=True`` without EMA weights,
+            weights that do not fit the config, or generator weights holding NaN/inf.
     """
     from .. import registry
     from ..config import from_plain
@@ -344,32 +377,29 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
     try:
         cls = registry.load_class(arch)
     except registry.UnknownPluginError as exc:
-        versions = data.get("versions") or {}
-        dist = versions.get("plugin")
-        where = (f"Install the plugin that provides it: pip install "
-                 f"'{dist}=={versions.get('plugin_version')}'." if dist
-                 else "Install or register the plugin that provides it.")
-        raise CheckpointError(
-            f"{path} was trained with architecture {arch!r}, which is not installed. {where}"
-        ) from exc
+        raise CheckpointError(_unknown_architecture(path, arch, data.get("versions"))) from exc
     try:
         model = cls(from_plain(cls.Config, data["config"]))
-    except (TypeError, ValueError) as exc:
+    # LookupError: the config names a network that is not registered (a damaged name too).
+    except (TypeError, ValueError, LookupError) as exc:
         raise CheckpointError(
             f"{path}: the stored config does not fit architecture {arch!r} as installed "
             f"(plugin version differs?): {exc}"
         ) from exc
     model.arch_name = arch
-    try:
-        model.load_state_dict(data["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit architecture {arch!r}: {exc}") from exc
     averaged = data.get("ema")
     if ema and not averaged:
         raise CheckpointError(f"{path} has no EMA weights (trained without ema_decay)")
-    if averaged and ema is not False:
-        for name, state in averaged.items():
-            model.nets[name].load_state_dict(state)
+    try:
+        model.load_state_dict(data["model"])
+        if averaged and ema is not False:
+            for name, state in averaged.items():
+                model.nets[name].load_state_dict(state)
+    # A damaged state (odd values, a model's extra state such as image pools) fails in many
+    # ways inside load_state_dict; all mean the same to the user (found by the fuzz tests).
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: weights do not fit architecture {arch!r}: "
+                              f"{type(exc).__name__}: {exc}") from exc
     _check_finite_weights(model, path)
     model.checkpoint_path = path
     return model.to(device).eval()

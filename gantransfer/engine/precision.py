@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -21,14 +22,26 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
+# oneDNN instruction-set caps (ONEDNN_MAX_CPU_ISA) below which it has no bf16 instructions.
+_ONEDNN_ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2",
+                                       "AVX512_CORE", "AVX512_CORE_VNNI"})
+
+
 @functools.cache
 def cpu_has_native_bf16() -> bool:
-    """True when this CPU has bf16 arithmetic instructions (x86 avx512_bf16 or AMX tiles).
+    """True when this CPU has bf16 arithmetic instructions (x86 avx512_bf16 or AMX tiles) and
+    PyTorch's CPU kernels (oneDNN) may use them.
 
-    torch's own probe is used where it exists (it is private, so it may disappear); otherwise
-    the Linux CPU flags are read. Anything else (macOS, Windows without the probe) answers
-    False: fp32 is the safe choice where nothing proves bf16 is native.
+    ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_MAX_CPU_ISA``) set to an instruction set without bf16
+    (e.g. ``AVX512_CORE_VNNI``) makes oneDNN emulate bf16, several times slower than fp32
+    (measured in docs/performance.md), so the answer is then False. Otherwise torch's own probe
+    is used where it exists (it is private, so it may disappear), else the Linux CPU flags.
+    Anything else (macOS, Windows without the probe) answers False: fp32 is the safe choice
+    where nothing proves bf16 is native.
     """
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    if cap.strip().upper() in _ONEDNN_ISAS_WITHOUT_BF16:
+        return False
     probe = getattr(torch, "cpu", None)
     checks = [getattr(probe, n, None) for n in ("_is_avx512_bf16_supported",
                                                  "_is_amx_tile_supported")]

@@ -109,7 +109,9 @@ class Trainer:
 
             defaults = model.data_defaults()
             self.data_config = data.resolved(defaults)
-            self.dataset = build_dataset(model.data_kind, self.data_config, defaults=defaults)
+            # The model's size rules are checked here, before anything is written.
+            self.dataset = build_dataset(model.data_kind, self.data_config, defaults=defaults,
+                                         size_contract=model.training_size_contract())
         self.sampler = ResumableSampler(len(self.dataset), seed=config.seed,
                                         shuffle=config.shuffle, rank=self.rank,
                                         world_size=self.world_size)

@@ -162,6 +162,24 @@ def output_paths(path: str | os.PathLike[str], targets: list[str], *, many: bool
     return {t: p / f"{t}.onnx" for t in targets}
 
 
+def check_destination(path: str | os.PathLike[str]) -> None:
+    """Fail before a (possibly long) export when ``path``'s folder cannot exist: a part of it is
+    an existing file (writing would fail at the end with "[Errno 17] File exists").
+
+    Raises:
+        NotADirectoryError: naming the file that is in the way.
+    """
+    p = Path(path)
+    folder = p.parent if p.suffix.lower() == ".onnx" and not p.is_dir() else p
+    for part in (folder, *folder.parents):
+        if part.is_dir():
+            return
+        if part.exists() or part.is_symlink():
+            raise NotADirectoryError(
+                f"cannot write {p}: {part} is a file, not a folder. Choose another output path, "
+                f"or move {part} out of the way")
+
+
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """torch's exporter logs a warning per missing optional op library (torchvision); not ours."""
@@ -367,6 +385,7 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
 
     Raises:
         ExportVerificationError: the ONNX output differs from PyTorch (nothing was replaced).
+        NotADirectoryError: a part of ``path``'s folder is a file (checked before exporting).
         ValueError: unknown target, precision or static shape; an opset outside
             :func:`supported_opsets` (before anything is exported); int8 without ``calib``, with
             several targets or with a latent target.
@@ -378,6 +397,7 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
     if precision not in ("fp32", "fp16", "int8"):
         raise ValueError(f"precision must be 'fp32', 'fp16' or 'int8', got {precision!r}")
     check_opset(opset)
+    check_destination(path)
     int8 = _int8_options(precision, calib=calib, count=calib_count, size=calib_size,
                          min_psnr=min_psnr)
     model = _resolve_model(model_or_checkpoint, ema)

@@ -9,13 +9,16 @@ import torch
 from torch import nn
 
 from ._discriminate import discriminate, uses_batch_statistics
+from ._sizes import SizeContract, size_contract
 
 __all__ = [
     "LinearDecay",
+    "SizeContract",
     "discriminate",
     "init_weights",
     "linear_decay_schedulers",
     "norm_layer",
+    "size_contract",
     "uses_batch_statistics",
     "uses_bias",
 ]

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 import gantransfer
 from gantransfer.model import ExportSpec, GANModel, StepContext
-from gantransfer.nn import LinearDecay, linear_decay_schedulers
+from gantransfer.nn import LinearDecay, SizeContract, linear_decay_schedulers, size_contract
 
 from .config import CycleGANConfig
 from .losses import GANLoss, gradient_penalty
@@ -194,11 +194,10 @@ class CycleGAN(GANModel):
             ("a2b", "g_ab", c.in_channels, c.out_channels, "domain A to domain B"),
             ("b2a", "g_ba", c.out_channels, c.in_channels, "domain B to domain A"),
         ):
-            g = self.nets[net]
+            sizes = size_contract(self.nets[net]) or SizeContract()
             out[name] = ExportSpec(
                 net=net, input="image", in_channels=cin, out_channels=cout,
-                size_divisor=int(getattr(g, "size_divisor", 1)),
-                min_size=int(getattr(g, "min_size", 1)), direction=name,
+                size_divisor=sizes.divisor, min_size=sizes.min_size, direction=name,
                 description=f"CycleGAN generator, {text}")
         return out
 

@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gantransfer.torchfile import load_tensors
+
 __all__ = [
     "build_official_model",
     "clean_state_dict",
@@ -58,11 +60,9 @@ def read_state_dict(source: str | os.PathLike[str] | Mapping[str, Tensor]) -> di
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"official checkpoint {path} does not exist")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"{path} is not a readable PyTorch state dict ({exc}); expected "
-                             "an official latest_net_G_A.pth-style file") from exc
+        # Names the file and what it is; a file that would run code is refused (a ValueError).
+        state = load_tensors(path, expected="an official CycleGAN weights file "
+                             "(latest_net_G_A.pth-style, a state dict of tensors)")
         where = str(path)
     if hasattr(state, "_metadata"):
         state = dict(state)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gantransfer.nn import norm_layer, uses_bias
+from gantransfer.nn import SizeContract, norm_layer, uses_bias
 
 __all__ = ["NLayerDiscriminator", "PixelDiscriminator"]
 
@@ -21,7 +21,8 @@ __all__ = ["NLayerDiscriminator", "PixelDiscriminator"]
 class NLayerDiscriminator(nn.Module):
     """PatchGAN: ``n_layers`` stride-2 4×4 convs, one stride-1 conv, a 1-channel stride-1 conv.
 
-    Input ``N×in_channels×H×W``; output logits ``N×1×(H/2^n - 2)×(W/2^n - 2)`` (roughly).
+    Input ``N×in_channels×H×W`` with H, W at least ``size_contract.min_size`` (24 px for 3
+    layers); output logits ``N×1×(H/2^n - 2)×(W/2^n - 2)`` (roughly).
     """
 
     def __init__(self, in_channels: int = 3, *, ndf: int = 64, n_layers: int = 3,
@@ -51,9 +52,28 @@ class NLayerDiscriminator(nn.Module):
             nn.Conv2d(ndf * mult, 1, kernel_size=4, stride=1, padding=1),
         ]
         self.model = nn.Sequential(*layers)
+        self.size_contract = SizeContract(
+            min_size=_patchgan_min_size(n_layers), reason=f"PatchGAN discriminator with "
+            f"{n_layers} stride-2 layers needs a logit map of at least 1x1")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+
+def _patchgan_min_size(n_layers: int) -> int:
+    """The smallest side whose logit map is at least 1×1 and whose normalised maps have more
+    than one value (instance norm needs that), following the convolutions' arithmetic:
+    ``out = (in + 2*pad - kernel) // stride + 1`` with kernel 4 and padding 1."""
+    def fits(side: int) -> bool:
+        for _ in range(n_layers):  # stride-2 convs (the first has no norm; the rest have one)
+            side = (side + 2 - 4) // 2 + 1
+            if side < 1:
+                return False
+        # The stride-1 conv (side - 1) feeds a norm and the output conv, which both need at
+        # least 2 px: one value per channel is no statistic, and the output would be 0x0.
+        return side - 1 >= 2
+
+    return next(side for side in range(1, 2 ** (n_layers + 3)) if fits(side))
 
 
 class PixelDiscriminator(nn.Module):
@@ -74,6 +94,10 @@ class PixelDiscriminator(nn.Module):
             nn.LeakyReLU(0.2, True),
             nn.Conv2d(ndf * 2, 1, kernel_size=1, stride=1, padding=0, bias=bias),
         )
+        # A 1x1 image gives the norm layer one value per channel: instance norm refuses that.
+        self.size_contract = SizeContract(
+            min_size=1 if norm == "none" else 2,
+            reason=f"pixel discriminator: its {norm} norm needs more than one pixel")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gantransfer.nn import norm_layer, uses_bias
+from gantransfer.nn import SizeContract, norm_layer, uses_bias
 
 __all__ = ["ResnetBlock", "ResnetGenerator"]
 
@@ -56,9 +56,13 @@ class ResnetGenerator(nn.Module):
     def __init__(self, in_channels: int = 3, out_channels: int = 3, *, ngf: int = 64,
                  n_blocks: int = 9, norm: str = "instance", dropout: bool = False) -> None:
         super().__init__()
-        # Export geometry (read by CycleGAN.export_targets): two stride-2 steps need multiples of
-        # 4; ReflectionPad(1) at the H/4 bottleneck needs H/4 >= 2, so H >= 8.
-        self.size_divisor, self.min_size = 4, 8
+        # Two stride-2 steps need multiples of 4; ReflectionPad(1) at the H/4 bottleneck needs
+        # H/4 >= 2, so H >= 8. Checked before training, used to pad inputs at inference.
+        self.size_contract = SizeContract(
+            divisor=4, min_size=8, reason="ResNet generator: two stride-2 steps need multiples "
+            "of 4, the reflection pads at 1/4 size need 8 px")
+        # The same as plain attributes, for code written before contracts (ExportSpec readers).
+        self.size_divisor, self.min_size = self.size_contract.divisor, self.size_contract.min_size
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
         make_norm, bias = norm_layer(norm), uses_bias(norm)

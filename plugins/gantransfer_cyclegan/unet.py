@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gantransfer.nn import norm_layer, uses_bias
+from gantransfer.nn import SizeContract, norm_layer, uses_bias
 
 __all__ = ["UnetGenerator", "UnetSkipBlock"]
 
@@ -96,8 +96,13 @@ class UnetGenerator(nn.Module):
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"U-Net num_downs must be >= 5, got {num_downs}")
-        # Export geometry: every level halves the size down to a 1×1 bottleneck.
-        self.size_divisor = self.min_size = 2**num_downs
+        # Every level halves the size down to a 1×1 bottleneck.
+        side = 2**num_downs
+        self.size_contract = SizeContract(
+            divisor=side, min_size=side, reason=f"U-Net generator: {num_downs} stride-2 levels "
+            f"down to a 1x1 bottleneck need multiples of {side}")
+        # The same as plain attributes, for code written before contracts (ExportSpec readers).
+        self.size_divisor, self.min_size = side, side
         block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
         for _ in range(num_downs - 5):
             block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)

@@ -6,10 +6,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from gantransfer.hub import WeightsFile, cache_dir, cached_file, sha256_file
+from gantransfer.torchfile import TorchFileError, load_tensors
 
 __all__ = ["WEIGHTS", "LoadedWeights", "WeightsFileError", "find_recorded_file", "read_weights",
            "resolve_weights"]
@@ -96,12 +96,10 @@ def read_weights(path: Path, *, arch: str, expected_sha256: str | None = None) -
         state = load_file(str(path), device="cpu")
     else:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle errors come in many types; name the file once
-            raise WeightsFileError(
-                f"cannot read {path} as a torchvision state dict ({exc}); expected the .pth "
-                f"file of torchvision's {arch}"
-            ) from exc
+            state = load_tensors(path, expected=f"the .pth file of torchvision's {arch} (a "
+                                 "state dict of tensors)")
+        except TorchFileError as exc:  # names the file, what it is and what is refused
+            raise WeightsFileError(str(exc)) from exc
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise WeightsFileError(f"{path} does not hold a state dict (a dict of tensors)")
     return LoadedWeights(path=path, sha256=digest, state_dict=dict(state))

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from gantransfer.nn import init_weights
+from gantransfer.nn import SizeContract, init_weights
 
 from ._weights import (
     WEIGHTS,
@@ -67,6 +67,10 @@ class VGGDiscriminator(nn.Module):
             raise ValueError(f"{arch} tapped at block {tap_block} needs images of at least "
                              f"{2 ** (tap_block - 1)} px; got image_size={image_size}")
         self.arch, self.in_channels, self.head_kind = arch, in_channels, head
+        # Each block after the first starts with a 2x2 max-pool: the tapped block needs >= 1 px.
+        self.size_contract = SizeContract(
+            min_size=2 ** (tap_block - 1), reason=f"{arch} discriminator tapped at block "
+            f"{tap_block} ({tap_block - 1} max-pools)")
 
         # 1. Trunk: torchvision's layout, cut after the last ReLU of the tapped block (its pool
         # would only halve the map the head sees). Indices are torchvision's, so keys match.

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import gantransfer
+from gantransfer.nn import SizeContract, size_contract
 
 __all__ = ["MultiScalePatchGAN", "multiscale_patchgan"]
 
@@ -28,6 +29,14 @@ class MultiScalePatchGAN(nn.Module):
         if not discriminators:
             raise ValueError("MultiScalePatchGAN needs at least one discriminator")
         self.scales = nn.ModuleList(discriminators)
+        # Scale k sees the input halved k times (3x3 average pools, stride 2): the coarsest one
+        # must still get the size its discriminator needs. The engine checks this before
+        # training (a size contract, see gantransfer.nn.SizeContract).
+        inner = max((size_contract(d) or SizeContract()).min_size for d in discriminators)
+        self.size_contract = SizeContract(
+            min_size=inner * 2 ** (len(discriminators) - 1),
+            reason=f"multi-scale PatchGAN: its coarsest of {len(discriminators)} scales needs "
+            f"{inner} px")
 
     def forward(self, x: Tensor) -> Tensor:
         outputs = []
