@@ -71,8 +71,8 @@ def download_cmd(
         help="Base URL of a mirror holding upstream's file names (BASE/horse2zebra.zip).")
     ] = None,
     force: Annotated[bool, typer.Option(
-        help="Download again and replace OUT/NAME (a changed archive is still refused).")
-    ] = False,
+        "--force", help="Download again and replace OUT/NAME (a changed archive is still "
+                        "refused).")] = False,
     keep_archive: Annotated[bool, typer.Option(
         "--keep-archive", help="Keep OUT/NAME.zip (or .tar.gz) after unpacking.")] = False,
     check: Annotated[bool, typer.Option(
@@ -189,7 +189,7 @@ def celeba_cmd(
              "listed).")] = "skip",
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N images.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Threads.")] = 4,
-    force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Centre-crop and resize a manually downloaded CelebA, optionally into labelled folders.
 
