@@ -147,16 +147,12 @@ def fetch(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None,
     state = _PartState(part, url) if resume else None
     clock = _Transfer(url, timeout=timeout, deadline=deadline, min_speed=min_speed, hint=hint)
     log.info("downloading %s -> %s", url, dest)
-    keep = False
     try:
         digest, offset = _transfer(url, part, state, clock, progress)
-        keep = state is not None and state.resumable
-        if clock.expected is not None and clock.total + offset != clock.expected:
-            raise DownloadError(
-                f"download of {url} was cut short: got {clock.total + offset} of "
-                f"{clock.expected} bytes. " + hint)
-        keep = False  # complete: from here on a failure means a wrong file
         got = offset + clock.total
+        if clock.expected is not None and got != clock.expected:
+            raise DownloadError(f"download of {url} was cut short: got {got} of "
+                                f"{clock.expected} bytes. " + hint)
         if size is not None and got != size:
             raise IntegrityError(f"the file downloaded from {url} has {got} bytes, expected {size}")
         verify_digest(digest, sha256=sha256, sha256_prefix=sha256_prefix,
@@ -164,23 +160,23 @@ def fetch(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None,
         with open(part, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(part, dest)
-    except DownloadError as exc:
+    except BaseException as exc:
+        # A wrong file is removed; an interrupted one (network, limits, Ctrl-C) is kept when it
+        # can be resumed safely.
+        keep = state is not None and state.resumable and not isinstance(exc, IntegrityError)
         _cleanup(part, state, keep)
-        raise _with_resume_note(exc, part, keep) from exc.__cause__
-    except TimeoutError as exc:  # no byte for `timeout` seconds, or the deadline came mid-read
-        keep = state is not None and state.resumable
-        _cleanup(part, state, keep)
-        raise _with_resume_note(clock.timed_out(), part, keep) from exc
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        keep = state is not None and state.resumable
-        _cleanup(part, state, keep)
-        reason = getattr(exc, "reason", None) or exc
-        error = clock.timed_out() if isinstance(reason, TimeoutError) else DownloadError(
-            f"could not download {url}: {reason}. {hint}")
-        raise _with_resume_note(error, part, keep) from exc
-    except BaseException:  # Ctrl-C: keep what can be resumed, remove a temporary file
-        _cleanup(part, state, state is not None and state.resumable)
-        raise
+        if isinstance(exc, DownloadError):
+            error = exc
+        elif isinstance(exc, TimeoutError):  # no byte for `timeout` s, or the deadline came
+            error = clock.timed_out()
+        elif isinstance(exc, (urllib.error.URLError, http.client.HTTPException, OSError)):
+            reason = getattr(exc, "reason", None) or exc
+            error = clock.timed_out() if isinstance(reason, TimeoutError) else DownloadError(
+                f"could not download {url}: {reason}. {hint}")
+        else:  # KeyboardInterrupt and programming errors pass through unchanged
+            raise
+        raise _with_resume_note(error, part, keep) from (exc if error is not exc else
+                                                         exc.__cause__)
     if state is not None:
         state.forget()
     log.info("saved %s (%s, SHA-256 %s)", dest, _size(got), digest)

@@ -13,6 +13,7 @@ import http.server
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -43,13 +44,18 @@ class FileServer(http.server.BaseHTTPRequestHandler):
     single-range requests (``Range: bytes=N-``, honouring ``If-Range``).
 
     ``cut[path] = n`` makes the next full or ranged response for ``path`` send its headers for
-    the whole body, then only ``n`` body bytes, and hang up (the entry is then removed).
+    the whole body, then only ``n`` body bytes, and hang up (the entry is then removed);
+    ``stall[path] = n`` sends ``n`` bytes, then nothing for ``STALL_SECONDS``, then hangs up;
+    a path in ``slow`` is sent in 1 KiB pieces every 50 ms (20 KiB/s).
     ``requests`` records ``(path, {header: value})`` of every request. Subclass it (class
     attributes are per class) or call :meth:`reset` between tests.
     """
 
     files: ClassVar[dict[str, bytes]] = {}
     cut: ClassVar[dict[str, int]] = {}
+    stall: ClassVar[dict[str, int]] = {}
+    slow: ClassVar[set[str]] = set()
+    STALL_SECONDS: ClassVar[float] = 3.0
     requests: ClassVar[list[tuple[str, dict[str, str]]]] = []
     etags: ClassVar[bool] = True
 
@@ -57,6 +63,8 @@ class FileServer(http.server.BaseHTTPRequestHandler):
     def reset(cls, files: dict[str, bytes] | None = None) -> None:
         cls.files = dict(files or {})
         cls.cut = {}
+        cls.stall = {}
+        cls.slow = set()
         cls.requests = []
 
     def do_GET(self) -> None:
@@ -86,11 +94,21 @@ class FileServer(http.server.BaseHTTPRequestHandler):
             self.send_header("ETag", etag)
         self.end_headers()
         n = type(self).cut.pop(self.path, None)
-        if n is None:
+        pause = type(self).stall.pop(self.path, None)
+        if self.path in self.slow:
+            with contextlib.suppress(OSError):  # the client gives up: that is the point
+                for i in range(start, len(body), 1024):
+                    self.wfile.write(body[i:i + 1024])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            return
+        if n is None and pause is None:
             self.wfile.write(body[start:])
             return
-        self.wfile.write(body[start:start + n])
+        self.wfile.write(body[start:start + (n if pause is None else pause)])
         self.wfile.flush()
+        if pause is not None:
+            time.sleep(self.STALL_SECONDS)
         self.connection.shutdown(socket.SHUT_RDWR)
         self.close_connection = True
 

@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._download import sha256_file
 from .._io import atomic_write_bytes
-from .._pin import Pin
 from .folders import DataError
+
+if TYPE_CHECKING:  # the download layer is imported on first use: `gantransfer.data` stays light
+    from .._pin import Pin
 
 __all__ = ["LOCK_NAME", "DatasetLock", "check_sizes", "hash_tree", "read_lock", "verify_lock",
            "write_lock"]
@@ -75,6 +76,8 @@ def read_lock(folder: str | os.PathLike[str]) -> DatasetLock | None:
     except (OSError, ValueError) as exc:
         raise DataError(f"{path} is not a readable lock file ({exc}); delete it to stop "
                         "verifying the folder, or download the dataset again") from exc
+    from .._pin import Pin
+
     try:
         if data.get("gantransfer_lock") != _FORMAT:
             raise ValueError(f"unknown format {data.get('gantransfer_lock')!r}")
@@ -122,6 +125,8 @@ def hash_tree(folder: str | os.PathLike[str], *,
 
 
 def _hash(path: Path) -> tuple[int, str]:
+    from .._download import sha256_file
+
     if path.is_symlink() or not path.is_file():
         return -1, "not a regular file"
     return path.stat().st_size, sha256_file(path)

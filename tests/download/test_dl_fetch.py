@@ -56,6 +56,28 @@ def test_interrupted_transfer_is_resumed_with_range(server: str, tmp_path: Path)
     assert seen[0][0] > 40_000 and seen[-1] == (len(BODY), len(BODY))  # counts resumed bytes
 
 
+def test_a_stalled_transfer_is_kept_for_resuming(server: str, tmp_path: Path) -> None:
+    _Server.stall["/f.bin"] = 20_000
+    with pytest.raises(hub.DownloadError, match=r"stalled: no data for 0\.5 s.*same command resumes"):
+        hub.fetch(f"{server}/f.bin", tmp_path / "f.bin", resume=True, timeout=0.5)
+    assert (tmp_path / "f.bin.part").read_bytes() == BODY[:20_000]
+    got = hub.fetch(f"{server}/f.bin", tmp_path / "f.bin", sha256=DIGEST, resume=True, timeout=5)
+    assert got.resumed_from == 20_000 and got.path.read_bytes() == BODY
+
+
+def test_a_too_slow_transfer_is_kept_for_resuming(server: str, tmp_path: Path) -> None:
+    _Server.slow.add("/f.bin")  # 20 KiB/s, below the 100 KiB/s asked for
+    with pytest.raises(hub.DownloadError, match=r"stalled: .* below the minimum of 100\.0 KiB/s"
+                                                r".*same command resumes"):
+        hub.fetch(f"{server}/f.bin", tmp_path / "f.bin", resume=True, timeout=0.5,
+                  min_speed=100 * 1024)
+    kept = (tmp_path / "f.bin.part").read_bytes()
+    assert 0 < len(kept) < len(BODY) and kept == BODY[:len(kept)]
+    _Server.slow.clear()
+    got = hub.fetch(f"{server}/f.bin", tmp_path / "f.bin", sha256=DIGEST, resume=True, timeout=5)
+    assert got.resumed_from == len(kept) and got.path.read_bytes() == BODY
+
+
 def test_a_changed_file_restarts_instead_of_resuming(server: str, tmp_path: Path) -> None:
     dest = tmp_path / "f.bin"
     _Server.cut["/f.bin"] = 30_000
