@@ -59,8 +59,16 @@ def _tar_gz_bytes(entries: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def _jpeg(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+JPEG_PAIR = _jpeg(_pixels(32, 16))  # as the official files are: the split keeps decoded pixels
 H2Z_ZIP = _zip_bytes(H2Z_FILES)
-FACADES_TGZ = _tar_gz_bytes({name: _png(a) for name, a in PAIRS.items()})
+FACADES_TGZ = _tar_gz_bytes({**{name: _png(a) for name, a in PAIRS.items()},
+                             "facades/test/9.jpg": JPEG_PAIR})
 
 
 class _Server(FileServer):
@@ -148,7 +156,11 @@ def test_pix2pix_side_by_side_pairs_are_split_pixel_exactly(server: str, tmp_pat
         a = np.asarray(Image.open(folder / split / "A" / file))
         b = np.asarray(Image.open(folder / split / "B" / file))
         assert np.array_equal(a, pixels[:, :8]) and np.array_equal(b, pixels[:, 8:])
-    assert _everything(folder) == [".gantransfer-lock.json", "train", "train/A", "train/A/1.png",
+    decoded = np.asarray(Image.open(io.BytesIO(JPEG_PAIR)))
+    assert np.array_equal(np.asarray(Image.open(folder / "test/A/9.png")), decoded[:, :16])
+    assert np.array_equal(np.asarray(Image.open(folder / "test/B/9.png")), decoded[:, 16:])
+    assert _everything(folder) == [".gantransfer-lock.json", "test", "test/A", "test/A/9.png",
+                                   "test/B", "test/B/9.png", "train", "train/A", "train/A/1.png",
                                    "train/A/2.png", "train/B", "train/B/1.png", "train/B/2.png",
                                    "val", "val/A", "val/A/1.png", "val/A/2.png", "val/B",
                                    "val/B/1.png", "val/B/2.png"]
