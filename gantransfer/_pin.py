@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ._download import Downloaded, IntegrityError, fetch, sha256_file
+from ._download import Downloaded, IntegrityError, ProgressFn, fetch, sha256_file
 from ._io import atomic_write_bytes
 
 __all__ = ["ChangedFileError", "Pin", "fetch_pinned", "read_pin", "verify_pinned", "write_pin"]
@@ -124,12 +124,13 @@ def fetch_pinned(url: str, dest: str | os.PathLike[str], *, pin: Pin | None = No
 
 def pin_file(path: str | os.PathLike[str], *, url: str, pin: Pin | None = None,
              sha256: str | None = None, size: int | None = None,
-             record: str = "the download record") -> Pin:
-    """Check a file obtained by hand (copied in place of a download) like :func:`fetch_pinned`.
+             record: str = "the download record", progress: ProgressFn | None = None) -> Pin:
+    """Check a file obtained by hand (copied in place of a download) like :func:`fetch_pinned`;
+    ``progress(done, total)`` follows the hashing.
 
     Returns the pin to store. Raises :class:`IntegrityError` / :class:`ChangedFileError`.
     """
-    digest, got = sha256_file(path), os.path.getsize(path)
+    digest, got = sha256_file(path, progress=progress), os.path.getsize(path)
     what = f"{path} (in place of {url})"
     if sha256 is not None or size is not None:
         if (sha256 is not None and digest != sha256) or (size is not None and got != size):

@@ -149,8 +149,8 @@ def prepare_celeba(src: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     report = CelebaReport(out=out)
     if attributes:
         chosen = [check_label_name(a) for a in attributes]
-        for extra in (none_label,) if none_label else ():
-            check_label_name(extra)
+        if none_label:
+            check_label_name(none_label)
         names, table = read_attributes(Path(attr_file) if attr_file else _find(
             src, _ATTR_FILES, Path.is_file, "list_attr_celeba.txt"))
         unknown = [a for a in chosen if a not in names]

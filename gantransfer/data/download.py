@@ -144,9 +144,10 @@ def download_dataset(name: str, root: str | os.PathLike[str] = "datasets", *,
         log.info("using %s, which is already on disk (not downloading)", archive)
         src_url = source.url_for(url=url, mirror=mirror) if (url or mirror or source.url) \
             else f"file:{archive}"
-        _report(progress, "verify", 0, archive.stat().st_size)
         pin = hub.pin_file(archive, url=src_url, pin=old_pin, sha256=source.sha256,
-                           size=source.size, record=record)
+                           size=source.size, record=record,
+                           progress=None if progress is None else
+                           lambda d, t: progress("verify", d, t))
     else:
         src_url = source.url_for(url=url, mirror=mirror)
         manual = (f"If this machine is offline, download {src_url} elsewhere and copy it to "
@@ -173,11 +174,6 @@ def download_dataset(name: str, root: str | os.PathLike[str] = "datasets", *,
     else:
         archive.unlink()
     return result
-
-
-def _report(progress: PhaseProgress | None, phase: str, done: int, total: int | None) -> None:
-    if progress is not None:
-        progress(phase, done, total)
 
 
 def _unpack(source: DatasetSource, archive: Path, folder: Path, *, pin: hub.Pin,
