@@ -1,4 +1,10 @@
-"""Pretrained weights files: where they are cached, how they are downloaded and verified.
+"""Downloads: pretrained weights files (cache, verification) and the download layer they share.
+
+Every file gantransfer fetches (weights, datasets, pretrained models) goes through the same code,
+re-exported here: :func:`fetch` (streamed, time-bounded, resumable, verified, atomic; in
+``gantransfer._download``) and, for sources that publish no checksum, :func:`fetch_pinned` /
+:func:`pin_file` with a :class:`Pin` recorded on first use and checked ever after (trust on first
+use, ``gantransfer._pin``). Archives are unpacked by ``gantransfer._archive.extract``.
 
 Nothing here runs implicitly: a network looks for its file in the cache and falls back to random
 weights with a warning; only ``gtx weights download NAME`` (or :func:`download_weights`) fetches.
@@ -19,42 +25,60 @@ found without copying.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import logging
 import os
-import socket
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._io import atomic_path, remove_stale_temps
-from ._memory import format_bytes as _size
+from ._download import (
+    DEFAULT_DEADLINE,
+    DEFAULT_MIN_SPEED,
+    Downloaded,
+    DownloadError,
+    IntegrityError,
+    ProgressFn,
+    fetch,
+    partial_path,
+    sha256_file,
+    verify_digest,
+)
+from ._pin import (
+    ChangedFileError,
+    Pin,
+    fetch_pinned,
+    pin_file,
+    read_pin,
+    verify_pinned,
+    write_pin,
+)
 
 __all__ = [
+    "DEFAULT_DEADLINE",
+    "DEFAULT_MIN_SPEED",
+    "ChangedFileError",
     "DownloadError",
+    "Downloaded",
+    "IntegrityError",
+    "Pin",
+    "ProgressFn",
     "WeightsFile",
     "cache_dir",
     "cached_file",
     "download",
     "download_weights",
+    "fetch",
+    "fetch_pinned",
+    "partial_path",
+    "pin_file",
+    "read_pin",
     "sha256_file",
     "verify_digest",
+    "verify_pinned",
     "weights_file_for",
+    "write_pin",
 ]
 
 log = logging.getLogger(__name__)
-
-_CHUNK = 1 << 20
-_READ = 1 << 16  # bytes per read: reads return as data arrives, so limits are checked often
-DEFAULT_DEADLINE = 3600.0  # seconds for a whole download (VGG19, 548 MB, at 150 kB/s)
-DEFAULT_MIN_SPEED = 10 * 1024.0  # bytes/s over each --timeout window
-
-
-class DownloadError(RuntimeError):
-    """A weights file could not be downloaded or did not match its expected hash."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,26 +118,6 @@ def cached_file(spec: WeightsFile) -> Path | None:
     return path if path.is_file() else None
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file as lowercase hex, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_digest(digest: str, *, sha256: str | None = None, sha256_prefix: str | None = None,
-                  what: str = "file") -> None:
-    """Raise :class:`DownloadError` when ``digest`` differs from the expected hash (or prefix)."""
-    if sha256 is not None and digest != sha256:
-        raise DownloadError(f"{what} has SHA-256 {digest}, expected {sha256}")
-    if sha256 is None and sha256_prefix is not None and not digest.startswith(sha256_prefix):
-        raise DownloadError(
-            f"{what} has SHA-256 {digest}, which does not start with the expected {sha256_prefix}"
-        )
-
-
 def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = None,
              sha256_prefix: str | None = None, timeout: float = 60.0,
              deadline: float | None = DEFAULT_DEADLINE, min_speed: float = DEFAULT_MIN_SPEED
@@ -131,125 +135,15 @@ def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = Non
       ``min_speed * timeout`` bytes (``min_speed`` in bytes per second; 0 turns it off);
     * ``deadline`` (seconds, None for none): the whole download, connection included.
 
+    This is :func:`fetch` (progress, resume, size checks) without its extras.
+
     Raises:
         DownloadError: network failure, stalled or too slow transfer, deadline passed, truncated
             transfer or hash mismatch (the message names the URL, what was received, and says
             where to copy the file by hand).
     """
-    dest = Path(dest)
-    manual = (f"If this machine is offline, download {url} elsewhere and copy it to {dest}.")
-    log.info("downloading %s -> %s", url, dest)
-    clock = _Transfer(url, timeout=timeout, deadline=deadline, min_speed=min_speed, hint=manual)
-    remove_stale_temps(dest.parent, name=dest.name)  # left by a download that was killed
-    try:
-        with atomic_path(dest) as tmp:
-            digest = hashlib.sha256()
-            with urllib.request.urlopen(url, timeout=clock.wait()) as response, \
-                    open(tmp, "wb") as out:
-                expected = response.headers.get("Content-Length")
-                clock.expected = int(expected) if expected and expected.isdigit() else None
-                sock = _socket_of(response)
-                read = getattr(response, "read1", response.read)  # read1: what has arrived
-                while True:
-                    if sock is not None:  # never block past the deadline in one read
-                        sock.settimeout(clock.wait())
-                    chunk = read(_READ)
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    out.write(chunk)
-                    clock.received(len(chunk))
-            if clock.expected is not None and clock.total != clock.expected:
-                raise DownloadError(
-                    f"download of {url} was cut short: got {clock.total} of {clock.expected} "
-                    "bytes. " + manual
-                )
-            verify_digest(digest.hexdigest(), sha256=sha256, sha256_prefix=sha256_prefix,
-                          what=f"the file downloaded from {url}")
-    except DownloadError:
-        raise
-    except TimeoutError as exc:  # no byte for `timeout` seconds, or the deadline came mid-read
-        raise clock.timed_out() from exc
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        if isinstance(reason, TimeoutError):
-            raise clock.timed_out() from exc
-        raise DownloadError(f"could not download {url}: {reason}. {manual}") from exc
-    log.info("saved %s (%s)", dest, digest.hexdigest())
-    return dest
-
-
-class _Transfer:
-    """Time limits of one download: the deadline and the stall rule, checked after each read."""
-
-    def __init__(self, url: str, *, timeout: float, deadline: float | None, min_speed: float,
-                 hint: str) -> None:
-        if timeout <= 0 or (deadline is not None and deadline <= 0) or min_speed < 0:
-            raise ValueError(f"download limits must be positive: timeout={timeout}, "
-                             f"deadline={deadline}, min_speed={min_speed}")
-        self.url, self.timeout, self.deadline, self.min_speed = url, timeout, deadline, min_speed
-        self.hint = hint
-        self.start = self.window_start = time.monotonic()
-        self.total = self.window_bytes = 0
-        self.expected: int | None = None
-        self.deadline_bound = False  # the last wait() was shortened by the deadline
-
-    def wait(self) -> float:
-        """Seconds the next blocking call may wait: ``timeout``, or less near the deadline."""
-        if self.deadline is None:
-            return self.timeout
-        left = self.deadline - (time.monotonic() - self.start)
-        if left <= 0:
-            raise self._past_deadline()
-        self.deadline_bound = left < self.timeout
-        return min(self.timeout, left)
-
-    def received(self, n: int) -> None:
-        """Count ``n`` bytes; raise when the deadline passed or the last window was too slow."""
-        now = time.monotonic()
-        self.total += n
-        self.window_bytes += n
-        if self.deadline is not None and now - self.start > self.deadline:
-            raise self._past_deadline()
-        if now - self.window_start >= self.timeout:
-            needed = self.min_speed * (now - self.window_start)
-            if self.window_bytes < needed:
-                raise DownloadError(
-                    f"download of {self.url} stalled: {_size(self.window_bytes)} in the last "
-                    f"{now - self.window_start:.0f} s, below the minimum of "
-                    f"{_size(self.min_speed)}/s ({self._progress()}). The server or the network "
-                    "is too slow; try again later or a mirror (--url), or lower --min-speed. "
-                    + self.hint
-                )
-            self.window_start, self.window_bytes = now, 0
-
-    def timed_out(self) -> DownloadError:
-        """The error for a read or connection that waited ``wait()`` seconds for nothing."""
-        if self.deadline_bound:
-            return self._past_deadline()
-        return DownloadError(
-            f"download of {self.url} stalled: no data for {self.timeout:g} s ({self._progress()}). "
-            "Try again later or a mirror (--url), or raise --timeout. " + self.hint
-        )
-
-    def _past_deadline(self) -> DownloadError:
-        return DownloadError(
-            f"download of {self.url} did not finish within the deadline of {self.deadline:g} s "
-            f"({self._progress()}). Raise --deadline for a slow connection, or try a mirror "
-            "(--url). " + self.hint
-        )
-
-    def _progress(self) -> str:
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        of = f" of {_size(self.expected)}" if self.expected is not None else ""
-        return f"received {_size(self.total)}{of} in {elapsed:.0f} s, {_size(self.total / elapsed)}/s"
-
-
-def _socket_of(response: object) -> socket.socket | None:
-    """The socket under an ``http.client.HTTPResponse`` (to shorten its read timeout), if any."""
-    raw = getattr(getattr(response, "fp", None), "raw", None)
-    sock = getattr(raw, "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+    return fetch(url, dest, sha256=sha256, sha256_prefix=sha256_prefix, timeout=timeout,
+                 deadline=deadline, min_speed=min_speed).path
 
 
 def download_weights(spec: WeightsFile, *, dest_dir: str | os.PathLike[str] | None = None,

@@ -224,6 +224,6 @@ def test_sampling_uses_fixed_noise_and_export_target_describes_generator() -> No
                                 description="DCGAN generator: N×nz noise -> images")
     }
     assert model.generator_names() == ["g"]
-    assert model.data_defaults() == {"channels": 1, "preprocess": "resize_and_crop",
+    assert model.data_defaults() == {"channels": 1, "preprocess": "center_crop",
                                      "load_size": 16, "crop_size": 16, "flip": False}
     assert model.data_kind == "single"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import http.server
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from _local_http import local_server, unused_port
 from typer.testing import CliRunner
 
 from gantransfer import hub
@@ -48,12 +48,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with local_server(_Handler) as url:
+        yield url
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -86,10 +82,7 @@ def test_broken_connection_fails_clearly_and_leaves_nothing(server: str, tmp_pat
 
 
 def test_offline_error_names_url_and_manual_copy(tmp_path: Path) -> None:
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/vgg16.pth"
+    url = f"http://127.0.0.1:{unused_port()}/vgg16.pth"
     with pytest.raises(hub.DownloadError, match=rf"could not download {url}.*elsewhere and copy"):
         hub.download(url, tmp_path / "w.pth", sha256=DIGEST, timeout=5)
     assert _leftovers(tmp_path) == []

@@ -1,4 +1,8 @@
-"""`gtx data check DIR`: what a dataset folder holds and what would stop training."""
+"""`gtx data check DIR`, `gtx data download NAME`, `gtx data prepare celeba SRC`.
+
+check: what a dataset folder holds and what would stop training. download and prepare live in
+:mod:`gantransfer.cli.data_get` (registered here, so `gtx data` stays one group).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ from ._console import console
 
 __all__ = ["register"]
 
-data_app = typer.Typer(help="Inspect dataset folders.", no_args_is_help=True)
+data_app = typer.Typer(help="Download, prepare and inspect datasets.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
+    from . import data_get
+
+    data_get.register(data_app)
     app.add_typer(data_app, name="data")
 
 
@@ -36,7 +43,11 @@ def check_cmd(
         help="Report images with more pixels than this as problems (default 89478485, "
              "Pillow's decompression-bomb limit; 0: no limit).")] = None,
 ) -> None:
-    """Report layout, image counts, sizes and modes; exit 1 if anything would stop training."""
+    """Report layout, image counts, sizes and modes; exit 1 if anything would stop training.
+
+    A folder made by `gtx data download` is also re-hashed against its lock file: a file that
+    changed, went missing or was added since the download is a problem.
+    """
     from ..data import check_folder
     from ..data.images import set_max_pixels
 
@@ -46,6 +57,12 @@ def check_cmd(
     if kind is not None and kind not in ("single", "unpaired", "paired"):
         raise typer.BadParameter("use single, unpaired or paired", param_hint="--kind")
     report = check_folder(path, kind=kind)
+    if not print_report(report):
+        raise typer.Exit(1)
+
+
+def print_report(report) -> bool:
+    """Print a :class:`~gantransfer.data.DataReport` as `gtx data check` does; True if ok."""
     how = "detected" if report.detected else "given"
     console.print(f"[bold]{report.root}[/bold]: {report.kind} layout ({how})", highlight=False)
     table = Table(show_header=True, header_style="bold")
@@ -61,11 +78,17 @@ def check_cmd(
     ignored = sum(f.ignored for f in report.folders)
     if ignored:
         console.print(f"[dim]{ignored} non-image file(s) ignored[/dim]")
+    if report.lock is not None:
+        pin = report.lock.source
+        state = "verified against the published SHA-256" if pin.verified else \
+            "unverified: recorded on first download"
+        console.print(Text(f"download record: {report.lock.dataset} from {pin.url}, SHA-256 "
+                           f"{pin.sha256} ({state}, {pin.date})"), highlight=False)
     if report.ok:
         console.print("[green]no problems found[/green]")
-        return
+        return True
     console.print(f"[bold red]{len(report.problems)} problem(s):[/bold red]")
     for problem in report.problems:
         # Text, not markup: file names may contain brackets.
         console.print(Text.assemble(("  • ", "red"), problem), highlight=False)
-    raise typer.Exit(1)
+    return False

@@ -15,6 +15,7 @@ import numpy as np
 
 from .folders import (
     KINDS,
+    DataError,
     DataLayoutError,
     ImageReadError,
     expected_tree,
@@ -22,6 +23,7 @@ from .folders import (
     scan_folder,
 )
 from .images import probe_images
+from .lock import DatasetLock, read_lock, verify_lock
 
 __all__ = ["DataReport", "FolderReport", "check_folder", "detect_kind"]
 
@@ -57,6 +59,7 @@ class DataReport:
     detected: bool  # True when the kind was detected rather than given
     folders: list[FolderReport] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    lock: DatasetLock | None = None  # the download record, when the folder has one
 
     @property
     def ok(self) -> bool:
@@ -130,12 +133,15 @@ def _inspect(label: str, path: Path, problems: list[str], tree: str) -> tuple[Fo
     return report, good
 
 
-def check_folder(path: str | os.PathLike[str], *, kind: str | None = None) -> DataReport:
+def check_folder(path: str | os.PathLike[str], *, kind: str | None = None,
+                 verify: bool = True) -> DataReport:
     """Inspect a dataset folder: layout, counts, sizes, modes and problems.
 
     Args:
         path: the dataset root.
         kind: ``"single"``, ``"unpaired"`` or ``"paired"``; ``None`` detects it from the layout.
+        verify: when the folder has a download lock (``gtx data download``), re-hash every file
+            and report the ones that changed, went missing or were added since.
 
     Returns:
         A :class:`DataReport`; ``report.ok`` is False when anything would stop training
@@ -151,6 +157,12 @@ def check_folder(path: str | os.PathLike[str], *, kind: str | None = None) -> Da
     if not root.is_dir():
         report.problems.append(f"{root} is not a folder")
         return report
+    try:
+        report.lock = read_lock(root)
+    except DataError as exc:
+        report.problems.append(str(exc))
+    if verify and report.lock is not None:
+        report.problems.extend(verify_lock(root, report.lock))
     tree = expected_tree(report.kind, root)
     for group in _folder_groups(report.kind, root):
         found = []

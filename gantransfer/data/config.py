@@ -15,7 +15,8 @@ from ..config import field
 
 __all__ = ["LIBRARY_DEFAULTS", "PREPROCESS_MODES", "DataConfig"]
 
-PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none",
+                    "center_crop")
 
 # Defaults of the official CycleGAN code (load 286, random crop 256, flip on, RGB).
 LIBRARY_DEFAULTS: dict[str, Any] = {

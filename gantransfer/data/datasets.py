@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from .config import DataConfig
 from .folders import DataError, DataLayoutError, ImageReadError, resolve_layout
 from .images import probe_images, read_image
+from .lock import check_sizes
 from .transforms import (
     TransformParams,
     apply_transform,
@@ -69,6 +70,8 @@ class ImageFolderDataset(Dataset):
         # Options first: a crop the model cannot take fails before any file is read.
         check_model_size(size_contract, **self._size_options())
         found = resolve_layout(self.kind, cfg.root, phase=cfg.phase)
+        # A downloaded dataset's lock: a file whose size changed since is an error (a stat each).
+        check_sizes(cfg.root, (p for files in found.values() for p in files))
         self.skipped: list[tuple[Path, str]] = []
         infos = {d: probe_images(found[d], full=cfg.skip_bad_images) for d in self.domains}
         keep = self._select(found, infos)

@@ -10,6 +10,9 @@ Modes (``load_size`` = L, ``crop_size`` = C):
 ``scale_width_and_crop``    the same scaling (without rounding), then a random C×C crop
 ``none``                    only round both sides to a multiple of 4 (official
                             ``__make_power_2`` with base 4)
+``center_crop``             the shorter side to L keeping the aspect ratio, then the centred
+                            C×C crop (torchvision ``Resize(L)`` + ``CenterCrop(C)``, the DCGAN
+                            convention; not in the official CycleGAN code)
 ==========================  =================================================================
 
 Then an optional horizontal flip (p = 0.5) and normalisation to [-1, 1]. Every random choice is
@@ -35,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "TransformParams",
     "apply_transform",
+    "center_crop_xy",
     "check_crop",
     "check_image_sizes",
     "check_model_size",
@@ -68,9 +72,27 @@ def _scale_width(size: tuple[int, int], load_size: int, crop_size: int) -> tuple
     return load_size, int(max(load_size * h / w, crop_size))
 
 
+def _scale_shorter(size: tuple[int, int], load_size: int) -> tuple[int, int]:
+    """The shorter side to ``load_size``, the longer one scaled and truncated (torchvision's
+    ``Resize(int)``: ``int(load_size * long / short)``)."""
+    w, h = size
+    if w <= h:
+        return load_size, int(load_size * h / w)
+    return int(load_size * w / h), load_size
+
+
+def center_crop_xy(size: tuple[int, int], crop_size: int) -> tuple[int, int]:
+    """Corner of the centred ``crop_size`` square of an image of ``size`` (torchvision's
+    ``CenterCrop``: ``int(round((side - crop_size) / 2))``)."""
+    w, h = size
+    return round((w - crop_size) / 2.0), round((h - crop_size) / 2.0)
+
+
 def resized_size(size: tuple[int, int], *, preprocess: str, load_size: int,
                  crop_size: int) -> tuple[int, int]:
     """(width, height) of an image of ``size`` after the resize step of ``preprocess``."""
+    if preprocess == "center_crop":
+        return _scale_shorter(size, load_size)
     if preprocess == "resize_and_crop":
         return load_size, load_size
     if preprocess == "scale_width":
@@ -161,7 +183,8 @@ def check_crop(sizes: dict[str, tuple[int, int]], *, preprocess: str, load_size:
     Raises:
         DataError: naming the smallest offending file (or the options) and how to fix it.
     """
-    if preprocess in ("resize_and_crop", "scale_width_and_crop") and crop_size > load_size:
+    if preprocess in ("resize_and_crop", "scale_width_and_crop", "center_crop") and \
+            crop_size > load_size:
         raise DataError(
             f"crop_size {crop_size} is larger than load_size {load_size}: with preprocess "
             f"{preprocess!r} images are scaled to {load_size} px first. Use --set "
@@ -186,11 +209,14 @@ def sample_params(rng: np.random.Generator, size: tuple[int, int], *, preprocess
                   load_size: int, crop_size: int, flip: bool) -> TransformParams:
     """Draw the crop corner and flip for an image of (header) ``size``, like official get_params.
 
-    Two values are always drawn (crop x/y only for crop modes, then the flip coin), so the
-    number of draws does not depend on image contents.
+    The random crop modes draw x then y, then every mode draws the flip coin, so the number of
+    draws depends on the mode only, never on image contents. ``center_crop`` draws no corner.
     """
     crop_xy = None
-    if "crop" in preprocess:
+    if preprocess == "center_crop":
+        w, h = resized_size(size, preprocess=preprocess, load_size=load_size, crop_size=crop_size)
+        crop_xy = center_crop_xy((w, h), crop_size)
+    elif "crop" in preprocess:
         w, h = resized_size(size, preprocess=preprocess, load_size=load_size, crop_size=crop_size)
         crop_xy = (int(rng.integers(0, max(0, w - crop_size) + 1)),
                    int(rng.integers(0, max(0, h - crop_size) + 1)))

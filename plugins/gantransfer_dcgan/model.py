@@ -189,8 +189,9 @@ class DCGAN(GANModel):
         }
 
     def data_defaults(self) -> dict[str, Any]:
-        # resize_and_crop resizes to load_size × load_size, then crops crop_size; with the two
-        # equal the crop is the whole image, i.e. a plain resize to image_size × image_size.
+        # The DCGAN convention (torchvision Resize + CenterCrop): the shorter side to image_size,
+        # then the centred square. Square images are simply resized; non-square ones keep their
+        # proportions (resize_and_crop, the default before, squashed them to a square).
         size = self.config.image_size
-        return {"channels": self.config.channels, "preprocess": "resize_and_crop",
+        return {"channels": self.config.channels, "preprocess": "center_crop",
                 "load_size": size, "crop_size": size, "flip": False}

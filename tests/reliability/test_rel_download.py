@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from _local_http import local_server
 from typer.testing import CliRunner
 
 from gantransfer import hub
@@ -55,13 +55,8 @@ class _Slow(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with local_server(_Slow) as url:
+        yield url
 
 
 def _timed(fn, *args, **kwargs) -> tuple[Exception | None, float]:
