@@ -66,8 +66,12 @@ def decode_upload(data: bytes, *, channels: int, divisor: int, min_size: int, bu
                                         "body, or as the multipart field 'image'")
     try:
         img = Image.open(io.BytesIO(data), formats=list(formats))
-    except Image.DecompressionBombError as exc:  # Pillow's own check, when it is on
-        raise UploadError(413, "too_many_pixels", f"the image is too large: {exc}") from None
+    except Image.DecompressionBombError:  # Pillow's own guard, when it is on (not under gtx)
+        raise UploadError(413, "too_many_pixels",
+                          "the image's header claims more pixels than Pillow's decompression-"
+                          f"bomb guard allows ({2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} "
+                          "million), far above this server's limit; send a smaller image"
+                          ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise UploadError(415, "unsupported_image",
                           f"the upload is not an image in an allowed format ({names})") from None
