@@ -63,6 +63,7 @@ class _Frame:
     x: torch.Tensor  # 1xCxHxW padded
     size: tuple[int, int]
     pts: int | None
+    duration: int = 0  # until the next kept frame (or the input's end), in the input time base
 
 
 def _describe(exc: BaseException) -> str:
@@ -217,7 +218,12 @@ class _Run:
         self.vout.height = vin.codec_context.height
         self.vout.pix_fmt = chosen.pix_fmt
         # Input timestamps are kept: frame rate, variable frame timing and duration follow.
+        # Each frame's own duration (to the next kept frame) is honoured, not 1/rate: a preview
+        # (every > 1) then ends where the input ends.
+        from av.codec.context import Flags
+
         self.vout.codec_context.time_base = vin.time_base
+        self.vout.codec_context.flags |= Flags.frame_duration
 
     def execute(self) -> None:
         decoder = threading.Thread(target=self._guard, args=(self._decode, self.decoded),
@@ -280,6 +286,9 @@ class _Run:
         t = self.translator
         streams = [self.vin, *(s for s in self.inp.streams.audio if s.index in self.audio_out)]
         index = 0
+        held: _Frame | None = None  # a kept frame waits for the next one to know its duration
+        end = 0  # where the last decoded frame ends (input time base)
+        step = round(1 / (self.rate * self.every) / self.vin.time_base) if self.rate else 1
         try:
             for packet in self.inp.demux(*streams):
                 if self.stop.is_set():
@@ -290,8 +299,12 @@ class _Run:
                     continue
                 for frame in packet.decode():
                     keep = index % self.every == 0
+                    pts = frame.pts
+                    if pts is None:  # some containers (avi) leave it out
+                        pts = index * step
                     index += 1
                     self.decoded_frames = index
+                    end = pts + (frame.duration or step)
                     if not keep:
                         continue
                     arr = frame.to_ndarray(format="rgb24")
@@ -304,11 +317,13 @@ class _Run:
                          - np.float32(1.0))
                     x, size = pad_to_multiple(x, t.divisor, t.min_size, bucket=t.bucket)
                     self.read += 1
-                    pts = frame.pts
-                    if pts is None and self.rate:  # some containers (avi) leave it out
-                        pts = round((index - 1) / (self.rate * self.every) / self.vin.time_base)
-                    self._put(self.decoded, _Frame(torch.from_numpy(np.ascontiguousarray(x)),
-                                                   size, pts))
+                    if held is not None:
+                        held.duration = pts - held.pts
+                        self._put(self.decoded, held)
+                    held = _Frame(torch.from_numpy(np.ascontiguousarray(x)), size, pts)
+            if held is not None:  # the last kept frame lasts to the end of the input
+                held.duration = max(end - held.pts, 1)
+                self._put(self.decoded, held)
         except av.FFmpegError as exc:
             raise VideoError(f"{self.src} is damaged: decoding stopped after {index} frame(s) "
                              f"({_describe(exc)})") from None
@@ -325,7 +340,7 @@ class _Run:
             padded = tuple(pending[0].x.shape[-2:])
             for k, f in enumerate(pending):
                 out = crop_to(y[k : k + 1], f.size, padded)  # type: ignore[arg-type]
-                self._put(self.encoded, ("frame", out, f.pts))
+                self._put(self.encoded, ("frame", out, f.pts, f.duration))
             done += len(pending)
             pending.clear()
             if self.progress is not None:
@@ -350,13 +365,16 @@ class _Run:
                     packet.stream = self.audio_out[packet.stream.index]
                     self.out.mux(packet)
                     continue
-                _, y, pts = item
+                _, y, pts, duration = item
                 arr = np.rint((np.clip(y[0].numpy(), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
                 arr = arr.transpose(1, 2, 0)
                 if arr.shape[2] == 1:
                     arr = np.repeat(arr, 3, axis=2)
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
+                # Converted here, not by encode(): its conversion drops the frame's duration.
+                frame = frame.reformat(format=self.vout.pix_fmt)
                 frame.pts, frame.time_base = pts, self.vin.time_base
+                frame.duration = duration
                 self.out.mux(self.vout.encode(frame))
                 self.written += 1
             if not self.errors:
