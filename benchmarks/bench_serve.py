@@ -14,7 +14,8 @@ PNG scenes, then for each round, one after the other on the same machine:
   client threads posting the same PNGs (raw body, PNG answers) back to back for ``--seconds``:
   requests/s, p50/p95 latency, errors, and the server's peak resident memory (VmHWM);
 * with ``--overload N``: the same with N clients against a queue of ``--queue`` (default 4), to
-  see the deliberate 503 + Retry-After refusals while throughput holds.
+  see the deliberate 503 + Retry-After refusals while throughput holds (clients wait the
+  Retry-After they are given, at most 5 s).
 
 The target: the server's requests/s within 15 % of ``gtx translate``'s images/s. Errors other
 than deliberate 503s must be zero. Prints medians over rounds and the ratio.
@@ -125,9 +126,12 @@ def load(server: Server, payloads: list[bytes], *, clients: int, seconds: float
             i = k
             while time.perf_counter() < stop_at:
                 start = time.perf_counter()
+                wait = 0.0
                 try:
                     r = http.post(url, content=payloads[i % len(payloads)])
                     status = r.status_code
+                    if status == 503:  # a well-behaved client waits as told (capped here)
+                        wait = min(float(r.headers.get("Retry-After", "1")), 5.0)
                 except httpx.HTTPError:
                     status = -1
                 took = time.perf_counter() - start
@@ -138,8 +142,8 @@ def load(server: Server, payloads: list[bytes], *, clients: int, seconds: float
                         refused += 1
                     else:
                         errors += 1
-                if status == 503:
-                    time.sleep(0.05)
+                if wait:
+                    time.sleep(min(wait, max(0.0, stop_at - time.perf_counter())))
                 i += clients
 
     start = time.perf_counter()

@@ -227,7 +227,9 @@ def _api_router(state: _State) -> APIRouter:
     config, pool = state.config, state.pool
     router = APIRouter(prefix=API_PREFIX, dependencies=[Depends(_check_token(config.token))])
 
-    @router.get("/health", response_model=Health, responses=_errors(401, 503))
+    @router.get("/health", response_model=Health,
+                responses={**_errors(401), 503: {"model": Health,
+                                                 "description": "the server is shutting down"}})
     async def health() -> Any:
         """Whether the server runs, and its queue."""
         body = Health(status="shutting_down" if pool.closing else "ok", version=__version__,

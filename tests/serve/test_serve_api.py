@@ -265,3 +265,13 @@ def test_importing_gantransfer_imports_no_server_or_video_library():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_latent_generator_is_refused_at_start():
+    from gantransfer.serve._server import open_served
+
+    dcgan = gantransfer.get("dcgan", image_size=32)
+    with pytest.raises(ValueError, match="no image-input target"):
+        open_served([dcgan])
+    with pytest.raises(FileNotFoundError, match="does not exist: give a run directory"):
+        open_served(["no/such/model.onnx"])
