@@ -125,7 +125,8 @@ def register(app: typer.Typer) -> None:
     @app.command("translate")
     def translate_cmd(
         source: Annotated[Path, typer.Argument(help="Run directory, checkpoint, or .onnx file.")],
-        inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (recursive).")],
+        inputs: Annotated[list[Path], typer.Argument(
+            help="Image files and/or folders (recursive), and video files.")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
         target: Annotated[str | None, typer.Option(
             "--target", "--direction", help="Export target / direction, e.g. a2b or b2a.")] = None,
