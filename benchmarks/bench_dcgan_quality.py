@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +56,16 @@ def score(g: torch.nn.Module, z: torch.Tensor, real: torch.Tensor) -> float:
 
 
 def plain_loop(images: torch.Tensor, *, size: int, width: int, batch: int, seed: int,
-               at: list[int], z_eval: torch.Tensor, real: torch.Tensor) -> list[dict[str, Any]]:
-    """pytorch/examples/dcgan's loop over an in-memory dataset, scored at each of ``at``."""
+               at: list[int], z_eval: torch.Tensor,
+               real: torch.Tensor) -> Iterator[dict[str, Any]]:
+    """pytorch/examples/dcgan's loop over an in-memory dataset; yields a row at each of ``at``."""
     torch.manual_seed(seed)
     g = gantransfer.get_network("dcgan_generator", image_size=size, nz=100, ngf=width)
     d = gantransfer.get_network("dcgan_discriminator", image_size=size, ndf=width)
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     order = torch.Generator().manual_seed(seed)
-    rows, it, start = [], 0, time.perf_counter()
+    it, start = 0, time.perf_counter()
     while it < at[-1]:
         perm = torch.randperm(len(images), generator=order)
         for k in range(0, len(perm) - batch + 1, batch):
@@ -84,22 +87,22 @@ def plain_loop(images: torch.Tensor, *, size: int, width: int, batch: int, seed:
             opt_g.step()
             it += 1
             if it in at:
-                rows.append({"side": "plain loop", "seed": seed, "iteration": it,
-                             "distance": score(g, z_eval, real),
-                             "seconds": time.perf_counter() - start})
+                seconds = time.perf_counter() - start
+                yield {"side": "plain loop", "seed": seed, "iteration": it,
+                       "distance": score(g, z_eval, real), "seconds": seconds}
+                start = time.perf_counter() - seconds  # the pause to score is not training
             if it >= at[-1]:
                 break
-    return rows
 
 
 def gantransfer_runs(data: Path, *, size: int, width: int, batch: int, seed: int,
                      at: list[int], z_eval: torch.Tensor, real: torch.Tensor,
-                     work: Path) -> list[dict[str, Any]]:
+                     work: Path) -> Iterator[dict[str, Any]]:
     """gantransfer's Trainer, continued with ``resume="auto"`` from one checkpoint to the next
-    (resume is exact, so this equals one uninterrupted run)."""
+    (resume is exact, so this equals one uninterrupted run); yields a row at each of ``at``."""
     torch.manual_seed(seed)
     run = work / f"gantransfer_{seed}"
-    rows, elapsed = [], 0.0
+    elapsed = 0.0
     model = gantransfer.get("dcgan", image_size=size, ngf=width, ndf=width)
     for steps in at:
         config = gantransfer.TrainConfig(steps=steps, batch_size=batch, device="cpu",
@@ -109,10 +112,9 @@ def gantransfer_runs(data: Path, *, size: int, width: int, batch: int, seed: int
         gantransfer.Trainer(model, gantransfer.DataConfig(root=str(data)), config, run,
                             callbacks=[]).fit(resume="auto")
         elapsed += time.perf_counter() - start
-        rows.append({"side": "gantransfer", "seed": seed, "iteration": steps,
-                     "distance": score(model.nets["g"], z_eval, real), "seconds": elapsed})
+        yield {"side": "gantransfer", "seed": seed, "iteration": steps,
+               "distance": score(model.nets["g"], z_eval, real), "seconds": elapsed}
         model = gantransfer.load(run)  # the next fit resumes from the checkpoint just written
-    return rows
 
 
 def main() -> None:
@@ -136,13 +138,19 @@ def main() -> None:
         images = load_folder(data)
         z_eval = torch.randn(1000, 100, generator=torch.Generator().manual_seed(12345))
         for seed in seeds:
-            rows += gantransfer_runs(data, size=args.size, width=args.width, batch=args.batch,
-                                     seed=seed, at=at, z_eval=z_eval, real=real, work=work)
-            rows += plain_loop(images, size=args.size, width=args.width, batch=args.batch,
-                               seed=seed, at=at, z_eval=z_eval, real=real)
-            for r in rows[-2 * len(at):]:
-                print(f"{r['side']:12s} seed {r['seed']} it {r['iteration']:6d} "
-                      f"distance {r['distance']:8.3f}  {r['seconds']:7.1f} s", flush=True)
+            # The two sides advance in turns, checkpoint by checkpoint, so an interrupted run
+            # still has both sides' numbers at the earlier iteration counts.
+            sides = [gantransfer_runs(data, size=args.size, width=args.width, batch=args.batch,
+                                      seed=seed, at=at, z_eval=z_eval, real=real, work=work),
+                     plain_loop(images, size=args.size, width=args.width, batch=args.batch,
+                                seed=seed, at=at, z_eval=z_eval, real=real)]
+            for _ in at:
+                for side in sides:
+                    r = next(side)
+                    rows.append(r)
+                    print(f"{r['side']:12s} seed {r['seed']} it {r['iteration']:6d} "
+                          f"distance {r['distance']:8.3f}  {r['seconds']:7.1f} s", flush=True)
+                    write_json(args, rows)
     print("\nmean statistics distance (lower is better) over seeds", seeds)
     print(f"{'iterations':>10s} {'gantransfer':>14s} {'plain loop':>14s}")
     for it in at:
@@ -152,9 +160,14 @@ def main() -> None:
             sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
             cells.append(f"{statistics.mean(vals):7.2f} ± {sd:4.2f}")
         print(f"{it:>10d} {cells[0]:>14s} {cells[1]:>14s}")
+    write_json(args, rows)
+
+
+def write_json(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
-                                         "rows": rows}, indent=1))
+                                         "load_average": list(os.getloadavg()), "rows": rows},
+                                        indent=1))
 
 
 if __name__ == "__main__":
