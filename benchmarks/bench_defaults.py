@@ -153,6 +153,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     from gantransfer.data.images import read_image
     from gantransfer.engine.precision import cpu_has_native_bf16
     from gantransfer.export.bench import machine_summary
+    from gantransfer.pixels import from_uint8
 
     batches = [int(b) for b in args.batches.split(",")]
     if args.threads:
@@ -171,9 +172,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         make_single(work / "calib", n=16, size=args.size, seed=1)
         make_single(work / "x", n=max(batches), size=args.size, seed=2)
-        arrays = [np.asarray(read_image(p, channels=3), dtype=np.float32)
+        arrays = [np.asarray(read_image(p, channels=3))
                   for p in sorted((work / "x").glob("*.png"))]
-        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
+        x = from_uint8(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2))
         paths = _paths(model, work, work / "calib", size=args.size, batches=batches,
                        threads=args.threads)
         compile_s: dict[int, float] = {}

@@ -40,6 +40,7 @@ from gantransfer.data.images import read_image
 from gantransfer.data.metrics import psnr
 from gantransfer.export.bench import count_flops, machine_summary
 from gantransfer.inference import torch_translator
+from gantransfer.pixels import from_uint8
 
 CPU_BACKENDS = ("eager", "compiled", "bf16", "onnx", "int8")
 CUDA_BACKENDS = ("eager", "compiled", "bf16", "onnx-cuda", "onnx-cuda-fp16", "tensorrt")
@@ -52,9 +53,8 @@ def _scenes(folder: Path, *, count: int, size: int, seed: int) -> list[Path]:
 
 
 def _tensor(paths: list[Path]) -> torch.Tensor:
-    arrays = [np.asarray(read_image(p, channels=3), dtype=np.float32) for p in paths]
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
-    return x / 127.5 - 1.0
+    arrays = [np.asarray(read_image(p, channels=3)) for p in paths]
+    return from_uint8(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2))
 
 
 def _model(args: argparse.Namespace) -> Any:

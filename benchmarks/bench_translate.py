@@ -39,6 +39,7 @@ from gantransfer.data.demo import make_single
 from gantransfer.data.images import read_image
 from gantransfer.inference import Translator, crop_to, pad_to_multiple, translator
 from gantransfer.pipeline import onnx_translator, translate_files
+from gantransfer.pixels import from_uint8
 
 BACKENDS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
 
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             inputs = []
             for p in paths:  # decoded and padded up front: not part of the model time
                 arr = np.asarray(read_image(p, channels=runner.channels))
-                x = torch.from_numpy(arr.transpose(2, 0, 1).copy())[None].float() / 127.5 - 1.0
+                x = from_uint8(torch.from_numpy(arr.transpose(2, 0, 1).copy())[None])
                 inputs.append(pad_to_multiple(x, runner.divisor, runner.min_size,
                                               bucket=runner.bucket))
             warm = time.perf_counter()

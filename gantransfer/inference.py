@@ -35,6 +35,7 @@ from ._runner import (
     torch_translator,
 )
 from ._translate_plan import compile_min_images, default_batch_size
+from .pixels import from_uint8, to_uint8
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import ExportSpec, GANModel
@@ -179,12 +180,12 @@ def to_batch(item: Any, channels: int) -> tuple[Tensor, Callable[[Tensor], Any]]
             raise ValueError(f"numpy images must be HxW or HxWxC, got shape {item.shape}")
         squeeze = item.ndim == 2
         arr = item[:, :, None] if squeeze else item
-        t = torch.from_numpy(np.array(arr)).permute(2, 0, 1)[None].float()  # copy: PIL arrays are read-only
-        t = to_channels(t / 127.5 - 1.0, channels)
+        # A copy: PIL arrays are read-only.
+        t = to_channels(from_uint8(torch.from_numpy(np.array(arr)).permute(2, 0, 1)[None]),
+                        channels)
 
         def back_np(y: Tensor) -> np.ndarray:
-            out = ((y[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-            out = out.permute(1, 2, 0).cpu().numpy()
+            out = to_uint8(y[0]).permute(1, 2, 0).cpu().numpy()
             return out[:, :, 0] if squeeze and out.shape[2] == 1 else out
 
         return t, back_np
@@ -202,8 +203,7 @@ def to_batch(item: Any, channels: int) -> tuple[Tensor, Callable[[Tensor], Any]]
 
 def from_batch(y: Tensor) -> list[np.ndarray]:
     """An ``NxCxHxW`` batch in [-1, 1] as a list of ``HxWxC`` uint8 arrays (for saving)."""
-    arr = ((y.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return list(arr.permute(0, 2, 3, 1).cpu().numpy())
+    return list(to_uint8(y).permute(0, 2, 3, 1).cpu().numpy())
 
 
 def map_images(run: Callable[[Tensor], Tensor], images: Any, *, channels: int, divisor: int,

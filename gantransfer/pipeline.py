@@ -30,6 +30,7 @@ import torch
 from ._runner import Translator, torch_translator
 from .data.folders import ImageReadError
 from .inference import crop_to, pad_to_multiple
+from .pixels import from_uint8, to_uint8
 
 __all__ = ["PipelineStats", "TranslationMemoryError", "as_translator", "onnx_translator",
            "save_image", "translate_files"]
@@ -157,8 +158,8 @@ def _decode(src: Path, dst: Path, translator: Translator, max_side: int | None) 
     arr = np.asarray(image)
     arr = arr[:, :, None] if arr.ndim == 2 else arr
     # numpy only: torch ops here would start OpenMP teams that fight the model's threads for the
-    # cores. Same float32 arithmetic as gantransfer.inference.to_batch, so the pixels match.
-    x = arr.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    # cores. The one conversion (numpy here, torch in to_batch: the same values).
+    x = from_uint8(arr.transpose(2, 0, 1)[None])
     x, size = pad_to_multiple(x, translator.divisor, translator.min_size, bucket=translator.bucket)
     return _Item(dst, torch.from_numpy(np.ascontiguousarray(x)), size)
 
@@ -166,8 +167,7 @@ def _decode(src: Path, dst: Path, translator: Translator, max_side: int | None) 
 def _encode(y: torch.Tensor, dst: Path) -> None:
     from PIL import Image
 
-    arr = np.rint((np.clip(y[0].numpy(), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-    arr = arr.transpose(1, 2, 0)
+    arr = to_uint8(y[0].numpy()).transpose(1, 2, 0)
     save_image(Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr), dst)
 
 
