@@ -151,9 +151,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import gantransfer
     from gantransfer.data.demo import make_single
     from gantransfer.data.images import read_image
-    from gantransfer.engine.precision import cpu_has_native_bf16
     from gantransfer.export.bench import machine_summary
     from gantransfer.pixels import from_uint8
+    from gantransfer.precision import cpu_has_native_bf16
 
     batches = [int(b) for b in args.batches.split(",")]
     if args.threads:

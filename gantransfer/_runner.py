@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from .precision import ALLOWED, Precision
+
 if TYPE_CHECKING:  # pragma: no cover
     from .model import GANModel
 
@@ -49,7 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-INFERENCE_PRECISIONS = ("fp32", "bf16", "auto")
+INFERENCE_PRECISIONS = ALLOWED["translation"]
 COMPILE_MODES = ("off", "on", "auto")
 BUCKET_RELATIVE = 0  # bucket value for steps relative to the size (see bucket_size)
 # More distinct shapes than dynamo's default limit (8) is normal for a folder of photos; past the
@@ -146,22 +148,10 @@ def resolve_compile(compile: str | bool, device: torch.device, *, images: int | 
 
 
 def resolve_inference_precision(precision: str, device: torch.device, *, compiled: bool) -> str:
-    """``fp32`` or ``bf16`` for ``precision`` on ``device``.
-
-    ``auto`` is bf16 where the device computes bf16 natively (:func:`~gantransfer.engine.precision.
-    native_bf16`) *and* it is fast there: always on CUDA, only when compiled on CPUs (eager bf16
-    autocast is slower than fp32 on CPUs, see the module docstring). Raises ``ValueError`` for
-    another name.
-    """
-    if precision not in INFERENCE_PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got "
-                         f"{precision!r} (fp16 inference is not offered: bf16 has fp32's range)")
-    if precision != "auto":
-        return precision
-    from .engine.precision import native_bf16
-
-    fast = device.type == "cuda" or compiled
-    return "bf16" if fast and native_bf16(device) else "fp32"
+    """``fp32`` or ``bf16`` for ``precision`` on ``device``: ``Precision.resolve(precision,
+    device, job="translation", compiled=compiled)`` (:mod:`gantransfer.precision` has the
+    rule). Raises ``ValueError`` for another name."""
+    return Precision.resolve(precision, device, job="translation", compiled=compiled)
 
 
 class Translator:
@@ -340,8 +330,8 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
     net = plain = model.nets[spec.net]
     device = model.device
     want_compile = resolve_compile(compile, device, images=images)
-    chosen = resolve_inference_precision(precision, device, compiled=want_compile)
-    if chosen == "bf16":
+    chosen = Precision.resolve(precision, device, job="translation", compiled=want_compile)
+    if chosen is Precision.BF16:
         net = _with_fp32_input_conv(net, in_channels=spec.in_channels)
     eager = _forward(net, device, chosen)
     forward = eager
@@ -435,11 +425,12 @@ def _replace(module: nn.Module, targets: set[str], prefix: str) -> nn.Module:
     return new
 
 
-def _forward(net: torch.nn.Module, device: torch.device, precision: str
+def _forward(net: torch.nn.Module, device: torch.device, precision: Precision
              ) -> Callable[[Tensor], Tensor]:
-    if precision == "bf16":
+    dtype = precision.autocast_dtype
+    if dtype is not None:
         def run(x: Tensor) -> Tensor:
-            with torch.autocast(device.type, dtype=torch.bfloat16):
+            with torch.autocast(device.type, dtype=dtype):
                 y = net(x.to(device))
             return y.float()
     else:

@@ -92,9 +92,9 @@ def cpu_times(device: torch.device | str) -> CpuTimes | None:
     device = _device(device)
     if device.type != "cpu":
         return None
-    from .engine.precision import cpu_has_native_bf16
+    from . import precision  # looked up per call: tests switch native bf16 off
 
-    return CPU_TIMES[cpu_has_native_bf16()]
+    return CPU_TIMES[precision.cpu_has_native_bf16()]
 
 
 def default_batch_size(device: torch.device | str) -> int:

@@ -15,7 +15,7 @@ import torch
 from torch._dynamo.utils import counters
 
 import gantransfer
-import gantransfer.engine.precision as engine_precision
+import gantransfer.precision as precision_rules
 from gantransfer import _runner
 from gantransfer.data.metrics import psnr
 from gantransfer.inference import (
@@ -64,7 +64,7 @@ def test_default_translate_is_fp32_eager_exactly(model):
     (False, "cuda", True, "fp32"),
 ])
 def test_precision_auto_resolution(monkeypatch, native, device, compiled, expected):
-    monkeypatch.setattr(engine_precision, "native_bf16", lambda d: native)
+    monkeypatch.setattr(precision_rules, "native_bf16", lambda d: native)
     dev = torch.device(device)
     assert resolve_inference_precision("auto", dev, compiled=compiled) == expected
     assert resolve_inference_precision("fp32", dev, compiled=compiled) == "fp32"

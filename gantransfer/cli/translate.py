@@ -17,19 +17,7 @@ import typer
 from ._console import console
 from ._options import Overwrite, SkipExisting, existing_from_flags
 
-__all__ = ["Source", "open_source", "register", "resolve_device"]
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; other names (``cpu``, ``cuda``,
-    ``cuda:N``, ``mps``) must name a device that exists here (a clear error otherwise)."""
-    import torch
-
-    if device != "auto":
-        from ..engine.config import resolve_device as check
-
-        return str(check(device))
-    return "cuda" if torch.cuda.is_available() else "cpu"
+__all__ = ["Source", "open_source", "register"]
 
 
 @dataclass
@@ -50,9 +38,10 @@ def open_source(source: Path, *, device: str = "auto", providers: str = "auto",
         names = "auto" if providers == "auto" else [p.strip() for p in providers.split(",")]
         model = runtime.load(source, providers=names, **onnx_options)
         return Source("onnx", model, f"{source} (onnxruntime: {', '.join(model.providers)})")
+    from ..device import resolve_device
     from ..engine.checkpoint import load
 
-    dev = resolve_device(device)
+    dev = str(resolve_device(device))
     model = load(source, device=dev, ema=ema)
     return Source("torch", model, f"{source} ({model.arch_name}, PyTorch on {dev})")
 

@@ -26,14 +26,15 @@ from torch.utils.data import DataLoader
 
 from .._io import atomic_write_bytes
 from ..config import to_plain, write_toml
+from ..device import resolve_device
+from ..precision import Precision
 from . import checkpoint as ckpt
 from . import distributed
 from .callbacks import Callback, LogCallback
-from .config import TrainConfig, resolve_device
+from .config import TrainConfig
 from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
 from .grid import save_grid
-from .precision import resolve_precision
 from .rundir import RunDirectoryError, RunExistsError, RunLock, describe_run, move_aside
 from .sampler import ResumableSampler, mix_seed
 
@@ -95,7 +96,7 @@ class Trainer:
         # becomes cuda:LOCAL_RANK.
         self._owns_group, self.device = distributed.init_from_env(resolve_device(config.device))
         # The precision actually used ("auto" resolved against this device); cfg keeps the ask.
-        self.precision = resolve_precision(config.precision, self.device)
+        self.precision = Precision.resolve(config.precision, self.device, job="training")
         dist = torch.distributed
         initialised = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if initialised else 0
@@ -394,7 +395,7 @@ class Trainer:
         # One scaler per group: groups' losses have different magnitudes, and a skipped G step
         # must not lower D's scale.
         self.scalers = ({g: torch.amp.GradScaler(self.device.type) for g in self.optimizers}
-                        if self.precision == "fp16" else {})
+                        if self.precision.needs_grad_scaler else {})
         self.ema = (EMA(model.nets, model.generator_names(), decay=cfg.ema_decay)
                     if cfg.ema_decay is not None else None)
         self.ctx = EngineContext(model, optimizers=self.optimizers, groups=self.groups,

@@ -27,6 +27,7 @@ from torch import nn
 
 from .._io import atomic_path
 from ..model import ExportSpec
+from ..precision import Precision
 from .metadata import OnnxMetadata
 from .verify import DEFAULT_ATOL, ExportVerificationError, compare, verification_shapes
 
@@ -394,8 +395,7 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
         CalibrationError: int8 and ``calib`` is missing, empty or has no readable images.
         QuantizationError: int8 PSNR below ``min_psnr`` (nothing was written or replaced).
     """
-    if precision not in ("fp32", "fp16", "int8"):
-        raise ValueError(f"precision must be 'fp32', 'fp16' or 'int8', got {precision!r}")
+    Precision.check(precision, "export")
     check_opset(opset)
     check_destination(path)
     int8 = _int8_options(precision, calib=calib, count=calib_count, size=calib_size,

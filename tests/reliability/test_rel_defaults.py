@@ -12,7 +12,7 @@ import torch
 from _rel_cli import run_gtx
 
 import gantransfer
-import gantransfer.engine.precision as engine_precision
+import gantransfer.precision as precision_rules
 from gantransfer import _runner
 from gantransfer._translate_plan import (
     CPU_TIMES,
@@ -33,7 +33,7 @@ CPU = torch.device("cpu")
 def bf16(monkeypatch):
     """Pretend this CPU does (True) or does not (False) compute bf16 natively."""
     def set_native(value: bool) -> None:
-        monkeypatch.setattr(engine_precision, "cpu_has_native_bf16", lambda: value)
+        monkeypatch.setattr(precision_rules, "cpu_has_native_bf16", lambda: value)
     return set_native
 
 
@@ -98,7 +98,7 @@ def test_without_native_bf16_64_images_are_not_compiled(bf16, monkeypatch) -> No
 
 
 def test_onednn_isa_cap_without_bf16_means_no_native_bf16() -> None:
-    code = ("import gantransfer.engine.precision as p, gantransfer._translate_plan as t;"
+    code = ("import gantransfer.precision as p, gantransfer._translate_plan as t;"
             "print(p.cpu_has_native_bf16(), t.compile_min_images('cpu'))")
     env = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
