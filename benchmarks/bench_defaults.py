@@ -118,7 +118,6 @@ def _paths(model: Any, work: Path, calib: Path, *, size: int, batches: list[int]
     translator keeps the batch size it first ran at)."""
     import gantransfer
     from gantransfer.inference import translator
-    from gantransfer.pipeline import onnx_translator
 
     fp32 = gantransfer.export_onnx(model, work / "fp32.onnx", target="a2b")[0].path
     int8 = gantransfer.export_onnx(model, work / "int8.onnx", target="a2b", precision="int8",
@@ -127,7 +126,7 @@ def _paths(model: Any, work: Path, calib: Path, *, size: int, batches: list[int]
     def onnx(path: Path) -> Any:
         # No spin-waiting: idle onnxruntime threads would busy-wait after each run and steal
         # the cores from the path timed next.
-        return onnx_translator(gantransfer.onnx.load(
+        return translator(gantransfer.onnx.load(
             path, providers="cpu", threads=threads,
             session_config={"session.intra_op.allow_spinning": "0"}))
 

@@ -204,7 +204,7 @@ class GANModel(nn.Module):
         the generator's size divisor by reflection and cropped back). ``options`` go to
         :func:`gantransfer.inference.translate` (``batch_size``, ``precision``, ``compile``...).
         """
-        from .inference import translate
+        from .inference.dispatch import translate  # the layer above: see docs/architecture.md
 
         return translate(self, images, target=direction, **options)
 
@@ -212,7 +212,7 @@ class GANModel(nn.Module):
     def generate(self, n: int, *, target: str | None = None,
                  generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` images (N×C×H×W in [-1, 1]) from a latent-input target."""
-        from .inference import generate
+        from .inference.torch_backend import generate
 
         return generate(self, n, target=target, generator=generator)
 

@@ -13,6 +13,29 @@ MOVED = [
     ("gantransfer.engine.precision", "cpu_has_native_bf16", "gantransfer.precision",
      "cpu_has_native_bf16"),
     ("gantransfer.engine.precision", "native_bf16", "gantransfer.precision", "native_bf16"),
+    ("gantransfer.pipeline", "translate_files", "gantransfer.inference.pipeline",
+     "translate_files"),
+    ("gantransfer.pipeline", "PipelineStats", "gantransfer.inference.pipeline", "PipelineStats"),
+    ("gantransfer.pipeline", "TranslationMemoryError", "gantransfer.inference.pipeline",
+     "TranslationMemoryError"),
+    ("gantransfer.pipeline", "save_image", "gantransfer.inference.pipeline", "save_image"),
+    ("gantransfer.pipeline", "as_translator", "gantransfer.inference.dispatch", "translator"),
+    ("gantransfer.pipeline", "onnx_translator", "gantransfer.inference.onnx_backend",
+     "onnx_translator"),
+    ("gantransfer.export.runtime", "load", "gantransfer.onnx", "load"),
+    ("gantransfer.export.runtime", "OnnxModel", "gantransfer.onnx", "OnnxModel"),
+    ("gantransfer.export.runtime", "OnnxLoadError", "gantransfer.onnx", "OnnxLoadError"),
+    ("gantransfer.export.runtime", "ProviderUnavailableError", "gantransfer.onnx",
+     "ProviderUnavailableError"),
+    *[("gantransfer.inference", name, "gantransfer.inference.images", name)
+      for name in ("bucket_size", "crop_to", "from_batch", "pad_to_multiple", "padded_size",
+                   "to_batch", "to_channels")],
+    *[("gantransfer.inference", name, "gantransfer.inference.runner", name)
+      for name in ("check_finite", "map_images", "resolve_compile", "DEFAULT_BATCH_SIZE")],
+    *[("gantransfer.inference", name, "gantransfer.inference.defaults", name)
+      for name in ("compile_min_images", "default_batch_size")],
+    *[("gantransfer.inference", name, "gantransfer.inference.torch_backend", name)
+      for name in ("model_source", "resolve_target", "torch_translator")],
 ]
 
 
@@ -39,3 +62,14 @@ def test_old_precision_helpers_keep_their_meaning():
     assert resolve("fp32", torch.device("cpu")) == "fp32"
     with pytest.warns(DeprecationWarning):
         assert precision.PRECISIONS == ("fp32", "bf16", "fp16", "auto")
+
+
+def test_old_inference_precision_helpers_keep_their_meaning():
+    import gantransfer.inference as inference
+
+    with pytest.warns(DeprecationWarning, match="job='translation'"):
+        resolve = inference.resolve_inference_precision
+    assert resolve("auto", torch.device("cpu"), compiled=False) == "fp32"  # eager CPU: fp32
+    with pytest.warns(DeprecationWarning):
+        assert inference.INFERENCE_PRECISIONS == ("fp32", "bf16", "auto")
+

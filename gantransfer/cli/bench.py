@@ -45,9 +45,12 @@ def _resolve(source: str, *, target: str | None, sets: dict[str, Any]) -> tuple[
     import gantransfer
     from gantransfer.model import ExportSpec
 
+    from ..inference import open_source
+    from ..inference.torch_backend import resolve_target
+
     path = Path(source)
     if path.suffix.lower() == ".onnx":
-        meta = gantransfer.onnx.load(path, providers="cpu").metadata
+        meta = open_source(path, providers="cpu").model.metadata
         spec = ExportSpec(net="onnx", input=meta.input_kind, in_channels=meta.in_channels,
                           out_channels=meta.out_channels, latent_dim=meta.latent_dim,
                           size_divisor=meta.size_divisor, min_size=meta.min_size)
@@ -62,9 +65,7 @@ def _resolve(source: str, *, target: str | None, sets: dict[str, Any]) -> tuple[
     if not path.exists() and source in gantransfer.list():
         model = gantransfer.get(source, **sets)
     else:
-        model = gantransfer.load(path)
-    from ..inference import resolve_target
-
+        model = open_source(path, device="cpu").model
     targets = model.export_targets()
     name = target or model.default_target()
     spec = targets[resolve_target(model, name, kind=targets[name].input)[0]]

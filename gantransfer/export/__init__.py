@@ -1,7 +1,8 @@
-"""Torch -> ONNX export with verification, int8 quantisation, and the onnxruntime runtime.
+"""Torch -> ONNX export with verification, and int8 quantisation.
 
-``gantransfer.export_onnx`` is :func:`export_onnx`; ``gantransfer.onnx`` is
-:mod:`gantransfer.export.runtime`. onnx and onnxruntime are imported only when these run.
+``gantransfer.export_onnx`` is :func:`export_onnx`. The runtime that runs the files is
+``gantransfer.onnx`` (:mod:`gantransfer.inference.onnx_backend`). onnx and onnxruntime are
+imported only when these run.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def benchmark_network(net: nn.Module | None, spec: ExportSpec, *, size: int = 25
 def _benchmark(net: nn.Module | None, spec: ExportSpec, *, size: int, batches: Sequence[int],
                repeats: int, warmup: int, device: str, onnx_path: str | Path | None,
                threads: int | None) -> list[BenchRow]:
-    from . import runtime
+    from ..inference.onnx_backend import load
     from .exporter import export_network
 
     dev = torch.device(device)
@@ -121,7 +121,7 @@ def _benchmark(net: nn.Module | None, spec: ExportSpec, *, size: int, batches: S
         for name, path in files.items():
             # No spin-waiting: onnxruntime's idle threads would otherwise busy-wait after each
             # run and steal the cores from the PyTorch run that follows (interleaving).
-            model = runtime.load(path, providers=providers, strict=dev.type == "cuda",
+            model = load(path, providers=providers, strict=dev.type == "cuda",
                                  threads=threads,
                                  session_config={"session.intra_op.allow_spinning": "0"})
             backends[name] = lambda x, m=model: m.run(x.numpy())
