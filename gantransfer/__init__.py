@@ -34,7 +34,7 @@ from .registry import (
 # name -> (module, attribute); resolved on first access so `import gantransfer` stays light.
 _LAZY: dict[str, tuple[str, str]] = {
     "GANModel": (".model", "GANModel"),
-    "ExportSpec": (".model", "ExportSpec"),
+    "ExportSpec": (".targets", "ExportSpec"),
     "StepContext": (".model", "StepContext"),
     "field": (".config", "field"),
     "Trainer": (".engine", "Trainer"),
@@ -92,4 +92,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import TrainConfig, Trainer
     from .engine.checkpoint import CheckpointCorruptError, CheckpointError, load
     from .export import export_onnx
-    from .model import ExportSpec, GANModel, StepContext
+    from .model import GANModel, StepContext
+    from .targets import ExportSpec

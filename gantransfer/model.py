@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from .config import check_choices
+from .targets import ExportSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .nn import SizeContract
@@ -25,35 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ExportSpec", "GANModel", "StepContext"]
 
 DataKind = Literal["single", "unpaired", "paired"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExportSpec:
-    """How one generator is exported and run for inference.
-
-    ``input="image"``: the net maps ``N×in_channels×H×W`` in [-1, 1] to ``N×out_channels×H'×W'``
-    in [-1, 1]; H and W must be multiples of ``size_divisor`` and at least ``min_size``.
-    ``input="latent"``: the net maps ``N×latent_dim`` noise to images of ``image_size``.
-    """
-
-    net: str  # key in model.nets
-    input: Literal["image", "latent"] = "image"
-    in_channels: int = 3  # image input channels (ignored for latents)
-    out_channels: int = 3
-    latent_dim: int | None = None  # required for input="latent"
-    image_size: int | None = None  # output size of a latent generator
-    size_divisor: int = 1  # H and W of image inputs must be multiples of this
-    min_size: int = 1  # smallest H and W an image input may have (reflection pads need room)
-    direction: str | None = None  # e.g. "a2b": which domain goes in, which comes out
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if self.input not in ("image", "latent"):
-            raise ValueError(f"ExportSpec.input must be 'image' or 'latent', got {self.input!r}")
-        if self.input == "latent" and not self.latent_dim:
-            raise ValueError("ExportSpec for a latent generator needs latent_dim")
-        if self.size_divisor < 1 or self.min_size < 1:
-            raise ValueError("ExportSpec.size_divisor and min_size must be >= 1")
 
 
 @runtime_checkable

@@ -22,6 +22,8 @@ MOVED = [
     ("gantransfer.pipeline", "as_translator", "gantransfer.inference.dispatch", "translator"),
     ("gantransfer.pipeline", "onnx_translator", "gantransfer.inference.onnx_backend",
      "onnx_translator"),
+    ("gantransfer.export.metadata", "OnnxMetadata", "gantransfer.targets", "OnnxMetadata"),
+    ("gantransfer.export.metadata", "METADATA_PREFIX", "gantransfer.targets", "METADATA_PREFIX"),
     ("gantransfer.export.runtime", "load", "gantransfer.onnx", "load"),
     ("gantransfer.export.runtime", "OnnxModel", "gantransfer.onnx", "OnnxModel"),
     ("gantransfer.export.runtime", "OnnxLoadError", "gantransfer.onnx", "OnnxLoadError"),

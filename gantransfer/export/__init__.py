@@ -7,8 +7,8 @@ imported only when these run.
 
 from __future__ import annotations
 
+from ..targets import METADATA_PREFIX, OnnxMetadata
 from .exporter import ExportResult, ExportVerificationError, export_onnx
-from .metadata import METADATA_PREFIX, OnnxMetadata
 from .quantize import CalibrationError, QuantizationError, QuantizationReport, quantize_int8
 
 __all__ = [

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..export.metadata import OnnxMetadata
+from ..targets import OnnxMetadata
 from ._providers import CUDA, TRT, ProviderUnavailableError, choose_providers
 from .runner import DEFAULT_BATCH_SIZE, Translator, check_finite
 
-__all__ = ["OnnxLoadError", "OnnxModel", "ProviderUnavailableError", "load", "onnx_translator"]
+__all__ = ["OnnxLoadError", "OnnxModel", "ProviderUnavailableError", "load", "onnx_translator",
+           "open_session"]
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,40 @@ def _metadata_from_session(session: Any, path: Path, overrides: dict[str, Any]) 
     return meta
 
 
+def open_session(model: str | os.PathLike[str] | bytes, *,
+                 providers: Sequence[Any] = ("CPUExecutionProvider",), threads: int | None = None,
+                 config: Mapping[str, str] | None = None, log_level: int = 3,
+                 options: Any = None) -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``model`` (a file or serialised bytes): the one
+    place gantransfer makes sessions (the runtime, export verification, int8 quantisation).
+
+    Args:
+        providers: execution providers in order, names or ``(name, options)`` pairs, used as
+            given (:func:`load` chooses them; export checks run on the CPU).
+        threads: intra-op threads (default: onnxruntime's choice, the physical cores).
+        config: session config entries, e.g. ``{"session.intra_op.allow_spinning": "0"}``.
+        log_level: onnxruntime's log severity: 3 = errors only (no optimiser or
+            provider-assignment notes on stderr), 4 = fatal only (for probes that expect
+            failures).
+        options: an ``onnxruntime.SessionOptions`` to use as is (``threads`` and ``log_level``
+            are then not applied; ``config`` entries are added to it).
+
+    Graph optimisation is onnxruntime's full level. Raises what onnxruntime raises.
+    """
+    import onnxruntime as ort
+
+    if options is None:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = log_level
+        if threads:
+            options.intra_op_num_threads = threads
+    for key, value in (config or {}).items():
+        options.add_session_config_entry(key, value)
+    source = model if isinstance(model, bytes) else os.fspath(model)
+    return ort.InferenceSession(source, options, providers=list(providers))
+
+
 def load(path: str | os.PathLike[str], *, providers: str | Sequence[str] = "auto",
          strict: bool = False, batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None,
          trt_cache_dir: str | os.PathLike[str] | None = None, session_options: Any = None,
@@ -176,21 +211,10 @@ def load(path: str | os.PathLike[str], *, providers: str | Sequence[str] = "auto
         OnnxLoadError: missing file, not ONNX, or not enough metadata to run it.
         ProviderUnavailableError: ``strict`` and a requested provider is unusable.
     """
-    import onnxruntime as ort
-
     path = Path(path)
     if not path.is_file():
         raise OnnxLoadError(f"{path} does not exist or is not a file")
     chosen = choose_providers(providers, strict=strict)
-    options = session_options
-    if options is None:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3  # errors only: no optimiser/provider-assignment notes
-        if threads:
-            options.intra_op_num_threads = threads
-    for key, value in (session_config or {}).items():
-        options.add_session_config_entry(key, value)
     provider_args: list[Any] = []
     for name in chosen:
         if name == TRT:
@@ -201,7 +225,8 @@ def load(path: str | os.PathLike[str], *, providers: str | Sequence[str] = "auto
         else:
             provider_args.append(name)
     try:
-        session = ort.InferenceSession(os.fspath(path), options, providers=provider_args)
+        session = open_session(path, providers=provider_args, threads=threads,
+                               config=session_config, options=session_options)
     except Exception as exc:
         text = str(exc)
         if "INVALID_PROTOBUF" in text or "Protobuf parsing failed" in text or "INVALID_GRAPH" in text:
