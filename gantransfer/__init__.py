@@ -15,19 +15,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from ._version import __version__
+from .factory import build_network, get, get_network, spec
 from .registry import (
     PluginConflictError,
     PluginLoadError,
     UnknownPluginError,
-    build_network,
-    get,
-    get_network,
     list,
     refresh,
     register,
-    spec,
     unregister,
 )
 

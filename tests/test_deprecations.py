@@ -22,6 +22,9 @@ MOVED = [
     ("gantransfer.pipeline", "as_translator", "gantransfer.inference.dispatch", "translator"),
     ("gantransfer.pipeline", "onnx_translator", "gantransfer.inference.onnx_backend",
      "onnx_translator"),
+    *[("gantransfer.registry", name, "gantransfer.factory", name)
+      for name in ("get", "get_network", "build_network", "spec", "PluginSpec", "FieldSpec")],
+    ("gantransfer.registry", "make_config", "gantransfer.config", "build_config"),
     ("gantransfer.export.metadata", "OnnxMetadata", "gantransfer.targets", "OnnxMetadata"),
     ("gantransfer.export.metadata", "METADATA_PREFIX", "gantransfer.targets", "METADATA_PREFIX"),
     ("gantransfer.export.runtime", "load", "gantransfer.onnx", "load"),
@@ -74,4 +77,13 @@ def test_old_inference_precision_helpers_keep_their_meaning():
     assert resolve("auto", torch.device("cpu"), compiled=False) == "fp32"  # eager CPU: fp32
     with pytest.warns(DeprecationWarning):
         assert inference.INFERENCE_PRECISIONS == ("fp32", "bf16", "auto")
+
+
+def test_from_plain_is_build_config():
+    from gantransfer import config
+    from gantransfer.engine import TrainConfig
+
+    with pytest.warns(DeprecationWarning, match="build_config"):
+        from_plain = config.from_plain
+    assert from_plain(TrainConfig, {"steps": 3}) == TrainConfig(steps=3)
 

@@ -179,7 +179,7 @@ def _installed_architectures() -> list[str]:
     tests' in-process registrations are not ours to export."""
     from gantransfer import registry
 
-    return [n for n in gantransfer.list() if registry.spec(n).distribution is not None]
+    return [n for n in gantransfer.list() if registry.entry(n).distribution is not None]
 
 
 @pytest.mark.parametrize("name", _installed_architectures())

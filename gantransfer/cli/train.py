@@ -50,9 +50,10 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
     """
     import gantransfer
 
+    from ..config import build_config
     from ..data import DataConfig
     from ..engine import TrainConfig
-    from ..registry import load_class, make_config
+    from ..registry import load_class
     from ..runconfig import RunSpec, field_names
 
     spec = RunSpec(arch)
@@ -84,19 +85,11 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
             spec.train.pop("epochs")
         else:
             spec.train.pop("steps")
-    train = make_config(TrainConfig, spec.train, owner="the train config")
-    data_config = make_config(DataConfig, spec.data, owner="the data config")
+    train = build_config(TrainConfig, spec.train, owner="the train config")
+    data_config = build_config(DataConfig, spec.data, owner="the data config")
     # Built from the run's seed: the same command gives the same initial (and final) weights.
-    model = gantransfer.get(spec.architecture, seed=train.seed,
-                            **_lists_to_tuples(cls.Config, spec.model))
+    model = gantransfer.get(spec.architecture, seed=train.seed, **spec.model)
     return model, data_config, train
-
-
-def _lists_to_tuples(config_cls: type, values: dict) -> dict:
-    import dataclasses
-
-    tuples = {f.name for f in dataclasses.fields(config_cls) if isinstance(f.default, tuple)}
-    return {k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in values.items()}
 
 
 def train_cmd(

@@ -160,14 +160,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def versions_for(architecture: str | None) -> dict[str, Any]:
     """Library versions, and the distribution that provides ``architecture``, for a checkpoint."""
-    import gantransfer
+    from .. import registry
+    from .._version import __version__
 
-    out: dict[str, Any] = {"gantransfer": gantransfer.__version__, "torch": str(torch.__version__),
+    out: dict[str, Any] = {"gantransfer": __version__, "torch": str(torch.__version__),
                            "plugin": None, "plugin_version": None}
     if architecture:
         try:
-            spec = gantransfer.spec(architecture)
-            out["plugin"], out["plugin_version"] = spec.distribution, spec.version
+            found = registry.entry(architecture)
+            out["plugin"], out["plugin_version"] = found.distribution, found.version
         except Exception as exc:  # versions are informative; never fail a save over them
             log.debug("no distribution info for %r: %s", architecture, exc)
     return out
@@ -360,7 +361,7 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
             weights that do not fit the config, or generator weights holding NaN/inf.
     """
     from .. import registry
-    from ..config import from_plain
+    from ..config import build_config
 
     path = resolve(path_or_run_dir)
     try:
@@ -379,7 +380,7 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
     except registry.UnknownPluginError as exc:
         raise CheckpointError(_unknown_architecture(path, arch, data.get("versions"))) from exc
     try:
-        model = cls(from_plain(cls.Config, data["config"]))
+        model = cls(build_config(cls.Config, data["config"], owner=f"architecture {arch!r}"))
     # LookupError: the config names a network that is not registered (a damaged name too).
     except (TypeError, ValueError, LookupError) as exc:
         raise CheckpointError(

@@ -239,7 +239,7 @@ def _resolve_model(model_or_checkpoint: Any, ema: bool | None) -> GANModel:
 
 
 def _metadata(model: GANModel, name: str, spec: ExportSpec, precision: str) -> OnnxMetadata:
-    from .. import __version__
+    from .._version import __version__
     from ..config import to_plain
 
     try:
