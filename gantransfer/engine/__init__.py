@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from .callbacks import Callback, LogCallback
+from .callbacks import Callback, LogCallback, MetricsWriter
 from .checkpoint import (
     CheckpointCorruptError,
     CheckpointError,
@@ -14,14 +14,16 @@ from .checkpoint import (
     load,
     read_checkpoint,
     save_checkpoint,
+    save_model,
 )
 from .config import TrainConfig, resolve_device
 from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
 from .grid import make_grid, save_grid
+from .interrupts import TrainingInterrupted
 from .rundir import RunDirectoryError, RunDirectoryInUseError, RunExistsError
 from .sampler import ResumableSampler
-from .trainer import Trainer, TrainingInterrupted
+from .trainer import Trainer
 
 __all__ = [
     "EMA",
@@ -30,6 +32,7 @@ __all__ = [
     "CheckpointError",
     "EngineContext",
     "LogCallback",
+    "MetricsWriter",
     "ResumableSampler",
     "RunDirectoryError",
     "RunDirectoryInUseError",
@@ -45,4 +48,5 @@ __all__ = [
     "resolve_device",
     "save_checkpoint",
     "save_grid",
+    "save_model",
 ]
