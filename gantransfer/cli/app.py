@@ -41,6 +41,7 @@ _COMMAND_MODULES = (
     "weights",
     "import_cyclegan",
     "bench",
+    "serve",
 )
 
 _state = {"debug": False}

@@ -91,7 +91,8 @@ def register(app: typer.Typer) -> None:
     @app.command("translate")
     def translate_cmd(
         source: Annotated[Path, typer.Argument(help="Run directory, checkpoint, or .onnx file.")],
-        inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (recursive).")],
+        inputs: Annotated[list[Path], typer.Argument(
+            help="Image files and/or folders (recursive), and video files.")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
         target: Annotated[str | None, typer.Option(
             "--target", "--direction", help="Export target / direction, e.g. a2b or b2a.")] = None,
@@ -136,8 +137,17 @@ def register(app: typer.Typer) -> None:
                  "machine has less available.")] = True,
         overwrite: Overwrite = False,
         skip_existing: SkipExisting = False,
+        every: Annotated[int, typer.Option(
+            "--every", min=1, help="Videos: translate every Nth frame (a preview as long as "
+                                   "the input).")] = 1,
+        video_codec: Annotated[str | None, typer.Option(
+            "--video-codec", help="Videos: the encoder (default: H.264 for mp4/mov/mkv/avi, "
+                                  "VP9 for webm; ffv1 is lossless). Audio is copied.")] = None,
     ) -> None:
         """Translate every image of the inputs; outputs keep relative paths, stems and sizes.
+
+        Video files (.mp4, .mov, .mkv, .webm, .avi) are translated frame by frame into a video
+        of the same name, frame rate, size and duration, with the audio copied (docs/video.md).
 
         Existing outputs are not replaced without --overwrite, inputs never. Decoding, inference
         and saving overlap; the summary gives images per second and the time spent inside the
@@ -149,6 +159,15 @@ def register(app: typer.Typer) -> None:
         if max_pixels is not None:
             set_max_pixels(max_pixels)
         existing = existing_from_flags(overwrite, skip_existing)
+        from ._video import split_videos, translate_videos
+
+        videos, inputs = split_videos(inputs, every=every, codec=video_codec)
+        if videos:
+            translate_videos(source, videos, out, existing=existing, every=every,
+                             codec=video_codec, target=target, device=device, providers=providers,
+                             precision=precision, compile=compile, batch_size=batch_size, ema=ema)
+            if not inputs:
+                return
         planned = _plan(inputs, out, None if keep_ext else ".png")
         pairs = _select(planned, existing)
         kept = len(planned) - len(pairs)

@@ -1,0 +1,236 @@
+"""The one door from ``gtx serve`` and video translation to the inference core.
+
+Both open a SOURCE (a run directory, a checkpoint, an ``.onnx`` file, or a model already loaded in
+Python) and need what ``gtx translate`` runs for it: a :class:`~gantransfer.inference.Translator`
+(padded ``NxCxHxW`` float32 batch in [-1, 1] -> output batch; precision, torch.compile, ONNX and
+int8 all behind it), plus a few facts to show (architecture, target, precision, styles). This
+module is the only place where they touch today's loading API (``gantransfer.cli.translate.
+open_source`` and ``gantransfer.pipeline.as_translator``), so when the core's loading changes only
+this file follows.
+
+Styles: a model may offer named styles (multi-style / conditional models). They are read from an
+attribute ``styles`` of the loaded model (PyTorch) or of its file's metadata (ONNX); no model
+has one yet, so today every :class:`Opened` has ``styles == ()`` and asking one for a style is a
+:class:`StyleError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .inference import Translator
+
+__all__ = ["Opened", "StyleError", "open_models", "open_translator", "translator_for"]
+
+
+class StyleError(ValueError):
+    """A request named a style the model does not offer (the message lists the valid ones)."""
+
+
+@dataclass
+class Opened:
+    """A model ready to translate images.
+
+    ``id`` is a short name for URLs and menus (letters, digits, ``.``, ``_``, ``-``);
+    ``translator`` runs padded batches; ``info`` holds JSON-ready facts about the model (no
+    server paths: only the source's file name); ``styles`` the styles it offers (empty today).
+    """
+
+    id: str
+    translator: Translator
+    info: dict[str, Any]
+    styles: tuple[str, ...] = ()
+    description: str = ""
+    # One translator per style, for models that offer styles (filled when such models exist).
+    style_translators: dict[str, Translator] = field(default_factory=dict)
+
+    def check_style(self, style: str | None) -> str | None:
+        """The style a request runs with: ``style`` itself, or None for a model without styles
+        (the first style when ``style`` is None and the model has some).
+
+        Raises:
+            StyleError: ``style`` is given but the model has no styles, or is not one of them.
+        """
+        if not self.styles:
+            if style is not None:
+                raise StyleError(f"model {self.id!r} has no styles; leave the style out")
+            return None
+        if style is None:
+            return self.styles[0]
+        if style not in self.styles:
+            raise StyleError(f"model {self.id!r} has no style {style!r}; its styles: "
+                             f"{', '.join(self.styles)}")
+        return style
+
+    def runner(self, style: str | None) -> Translator:
+        """The translator for a style returned by :meth:`check_style`."""
+        return self.translator if style is None else self.style_translators[style]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:64] or "model"
+
+
+def _base_name(path: Path) -> str:
+    """A model's name from its source: the run folder's name for a run directory or a checkpoint
+    inside ``RUN/checkpoints/``, else the file's stem."""
+    if path.is_dir():
+        return path.resolve().name
+    if path.parent.name == "checkpoints":
+        return path.resolve().parent.parent.name
+    return path.stem
+
+
+def _styles(obj: Any) -> tuple[str, ...]:
+    return tuple(str(s) for s in (getattr(obj, "styles", None) or ()))
+
+
+def _onnx_info(model: Any) -> dict[str, Any]:
+    m = model.metadata
+    info = {"kind": "onnx", "source": Path(model.path).name, "architecture": m.architecture,
+            "target": m.target, "direction": m.direction, "precision": m.precision,
+            "in_channels": m.in_channels, "out_channels": m.out_channels,
+            "size_divisor": m.size_divisor, "min_size": m.min_size,
+            "providers": list(model.providers), "version": m.version,
+            "exported_at": m.exported_at}
+    if m.psnr_db is not None:
+        info["int8_psnr_db"] = m.psnr_db
+    return info
+
+
+def _torch_info(model: Any, target: str, translator: Translator, source: str | None
+                ) -> dict[str, Any]:
+    spec = model.export_targets()[target]
+    return {"kind": "pytorch", "source": source, "architecture": model.arch_name,
+            "target": target, "direction": spec.direction,
+            "precision": translator.description.split(",")[0],
+            "in_channels": spec.in_channels, "out_channels": spec.out_channels,
+            "size_divisor": spec.size_divisor, "min_size": spec.min_size,
+            "device": str(model.device)}
+
+
+def _image_targets(model: Any, target: str | None) -> list[str]:
+    from .inference import resolve_target
+
+    if target is not None:
+        return [resolve_target(model, target, kind="image")[0]]
+    names = [n for n, s in model.export_targets().items() if s.input == "image"]
+    if not names:
+        resolve_target(model, None, kind="image")  # raises, naming the targets it has
+    return names
+
+
+def translator_for(model: Any, *, target: str | None = None, precision: str = "fp32",
+                   compile: str | bool = "off", bucket: int | None = None,
+                   images: int | None = None) -> Translator:
+    """The :class:`~gantransfer.inference.Translator` for a loaded model: a GANModel (its
+    ``target``), an OnnxModel, or a Translator (returned as is). ``images`` is how many images
+    the caller will translate (``compile="auto"`` decides by it). Raises ``ValueError`` for bad
+    options and ``TypeError`` for another kind of object."""
+    from .pipeline import as_translator
+
+    return as_translator(model, target=target, precision=precision, compile=compile,
+                         bucket=bucket, images=images)
+
+
+def open_models(source: Any, *, name: str | None = None, target: str | None = None,
+                device: str = "auto", providers: str = "auto", precision: str = "auto",
+                compile: str = "off", ema: bool | None = None) -> list[Opened]:
+    """Open ``source`` and return one :class:`Opened` per image-input target it offers.
+
+    Args:
+        source: a run directory, a checkpoint, an ``.onnx`` file (path or string), or a loaded
+            GANModel, OnnxModel or Translator.
+        name: the id to use (default: from the source's name). A PyTorch model with several
+            image targets (CycleGAN's ``a2b`` and ``b2a``) gives ``NAME-a2b``, ``NAME-b2a``.
+        target: only this target (PyTorch sources; an ONNX file holds one).
+        device, providers, precision, compile, ema: as for ``gtx translate`` (PyTorch device and
+            precision, onnxruntime providers). ``compile="auto"`` counts no images, so it means
+            off: a server sees sizes it cannot predict.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        ValueError: a model without an image-input target (a latent generator), a bad target
+            or option.
+        CheckpointError, OnnxLoadError: the file cannot be loaded (from the loaders).
+    """
+    from .inference import Translator
+    from .model import GANModel
+
+    described: str | None = None
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"model source {path} does not exist: give a run directory, "
+                                    "a checkpoint (.pt) or an .onnx file")
+        from .cli.translate import open_source
+
+        model = open_source(path, device=device, providers=providers, ema=ema).model
+        # Only the file's name: the API shows descriptions, and must not reveal server paths.
+        described, base = path.name, _base_name(path)
+    else:
+        model, base = source, type(source).__name__
+        if isinstance(source, GANModel):
+            base = source.arch_name or base
+        elif hasattr(source, "metadata") and hasattr(source, "path"):
+            base = Path(source.path).stem
+    base = _slug(name or base)
+    if isinstance(model, Translator):
+        return [Opened(base, model, {"kind": "translator", "in_channels": model.channels,
+                                     "size_divisor": model.divisor, "min_size": model.min_size},
+                       description=model.description)]
+    if isinstance(model, GANModel):
+        model.eval()  # served models stay in eval mode (the server owns them)
+        targets = _image_targets(model, target)
+        out = []
+        for t in targets:
+            runner = translator_for(model, target=t, precision=precision, compile=compile)
+            ident = base if len(targets) == 1 else f"{base}-{_slug(t)}"
+            source_name = Path(source).name if isinstance(source, (str, os.PathLike)) else None
+            out.append(Opened(ident, runner, _torch_info(model, t, runner, source_name),
+                              styles=_styles(model),
+                              description=f"{described or 'PyTorch'} ({model.arch_name} {t}): "
+                                          f"{runner.description} on {model.device}"))
+        return out
+    if target is not None and target not in (model.metadata.target, model.metadata.direction):
+        raise ValueError(f"{model.path} holds target {model.metadata.target!r}, not {target!r}")
+    runner = translator_for(model)
+    return [Opened(base, runner, _onnx_info(model), styles=_styles(model.metadata),
+                   description=f"{described or Path(model.path).name}: {runner.description}")]
+
+
+def open_translator(source: Any, *, target: str | None = None, device: str = "auto",
+                    providers: str = "auto", precision: str = "auto", compile: str = "auto",
+                    ema: bool | None = None, images: int | None = None) -> Opened:
+    """Open ``source`` (see :func:`open_models`) for one job of ``images`` images, as
+    ``gtx translate`` does: the named ``target`` or the first image target; ``compile="auto"``
+    compiles when ``images`` repays it. An ONNX file accepts only precision/compile
+    ``auto``/``fp32``/``off`` (it runs as exported)."""
+    if isinstance(source, (str, os.PathLike)):
+        from .cli.translate import open_source
+
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"model source {path} does not exist: give a run directory, "
+                                    "a checkpoint (.pt) or an .onnx file")
+        opened = open_source(path, device=device, providers=providers, ema=ema)
+        model, described = opened.model, opened.description
+    else:
+        model, described = source, type(source).__name__
+    is_onnx = hasattr(model, "metadata") and hasattr(model, "session")
+    if is_onnx:
+        if target is not None and target not in (model.metadata.target, model.metadata.direction):
+            raise ValueError(f"{model.path} holds target {model.metadata.target!r}, not "
+                             f"{target!r}; export the other direction to its own file")
+        precision = "fp32" if precision == "auto" else precision
+        compile = "off" if compile == "auto" else compile
+    runner = translator_for(model, target=target, precision=precision, compile=compile,
+                            images=images)
+    info = _onnx_info(model) if is_onnx else {}
+    return Opened(_slug(Path(str(getattr(model, "path", "model"))).stem), runner, info,
+                  description=f"{described}: {runner.description}")
