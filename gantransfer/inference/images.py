@@ -33,7 +33,9 @@ __all__ = [
     "bucket_size",
     "crop_to",
     "from_batch",
+    "output_pixels",
     "pad_to_multiple",
+    "padded_input",
     "padded_size",
     "to_batch",
     "to_channels",
@@ -134,6 +136,29 @@ def crop_to(y: Tensor | np.ndarray, size: tuple[int, int], padded: tuple[int, in
     """
     sy, sx = y.shape[-2] / padded[0], y.shape[-1] / padded[1]
     return y[..., : round(size[0] * sy), : round(size[1] * sx)]
+
+
+def padded_input(pixels: np.ndarray, *, divisor: int, min_size: int = 1, bucket: int = 1
+                 ) -> tuple[Tensor, tuple[int, int]]:
+    """A decoded ``HxWxC`` (or ``HxW``) ``uint8`` image as the ``1xCxHxW`` float32 batch in
+    [-1, 1] a translator runs, padded like :func:`pad_to_multiple`, and its ``(h, w)`` for
+    :func:`crop_to`. The folder pipeline, the server and video frames all prepare images here.
+
+    Only numpy work (the tensor shares the array's memory): torch ops in decoding threads would
+    start OpenMP teams that fight the model's threads for the cores. The channel count is the
+    caller's (decode to the translator's channels first).
+    """
+    arr = pixels[:, :, None] if pixels.ndim == 2 else pixels
+    x, size = pad_to_multiple(from_uint8(arr.transpose(2, 0, 1)[None]), divisor, min_size,
+                              bucket=bucket)
+    return torch.from_numpy(np.ascontiguousarray(x)), size
+
+
+def output_pixels(y: Tensor) -> np.ndarray:
+    """The first image of an ``NxCxHxW`` output batch in [-1, 1] (on the CPU) as ``uint8``
+    pixels for PIL: ``HxW`` for one channel, else ``HxWxC``."""
+    arr = to_uint8(y[0].numpy()).transpose(1, 2, 0)
+    return arr[:, :, 0] if arr.shape[2] == 1 else arr
 
 
 # -- conversion ------------------------------------------------------------------------------

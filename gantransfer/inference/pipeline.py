@@ -28,10 +28,9 @@ import numpy as np
 import torch
 
 from ..data.folders import ImageReadError
-from ..pixels import from_uint8, to_uint8
 from . import memory
 from .dispatch import translator as make_translator
-from .images import bucket_size, crop_to, pad_to_multiple
+from .images import bucket_size, crop_to, output_pixels, padded_input
 from .runner import Translator
 
 __all__ = ["PipelineStats", "TranslationMemoryError", "save_image", "translate_files"]
@@ -111,20 +110,15 @@ def _decode(src: Path, dst: Path, translator: Translator, max_side: int | None) 
     from ..data.images import read_image
 
     image = read_image(src, channels=translator.channels, max_side=max_side)
-    arr = np.asarray(image)
-    arr = arr[:, :, None] if arr.ndim == 2 else arr
-    # numpy only: torch ops here would start OpenMP teams that fight the model's threads for the
-    # cores. The one conversion (numpy here, torch in to_batch: the same values).
-    x = from_uint8(arr.transpose(2, 0, 1)[None])
-    x, size = pad_to_multiple(x, translator.divisor, translator.min_size, bucket=translator.bucket)
-    return _Item(dst, torch.from_numpy(np.ascontiguousarray(x)), size)
+    x, size = padded_input(np.asarray(image), divisor=translator.divisor,
+                           min_size=translator.min_size, bucket=translator.bucket)
+    return _Item(dst, x, size)
 
 
 def _encode(y: torch.Tensor, dst: Path) -> None:
     from PIL import Image
 
-    arr = to_uint8(y[0].numpy()).transpose(1, 2, 0)
-    save_image(Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr), dst)
+    save_image(Image.fromarray(output_pixels(y)), dst)
 
 
 def translate_files(model: Any, pairs: Sequence[PathPair], *, target: str | None = None,
