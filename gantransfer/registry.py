@@ -5,7 +5,9 @@ Entry-point groups feed it (DESIGN §2, docs/plugins.md):
 * ``gantransfer.architectures`` names :class:`~gantransfer.model.GANModel` subclasses (built by
   :func:`gantransfer.get`);
 * ``gantransfer.networks`` names generator/discriminator factories (built by
-  :func:`gantransfer.get_network` and by config fields such as ``discriminator="patchgan"``).
+  :func:`gantransfer.get_network` and by config fields such as ``discriminator="patchgan"``);
+* ``gantransfer.commands`` names functions ``register(app)`` that add a plugin's own ``gtx``
+  commands (:func:`command_entry_points`; only the CLI loads them).
 
 The built-in plugins shipped in the ``gantransfer`` distribution register through the very same
 groups; this module never imports a plugin by name. Listing imports nothing; a plugin module is
@@ -32,12 +34,14 @@ from ._deprecated import moved
 __all__ = [
     "ARCHITECTURES",
     "BUILTIN_DISTRIBUTION",
+    "COMMANDS",
     "NETWORKS",
     "Entry",
     "EntryStatus",
     "PluginConflictError",
     "PluginLoadError",
     "UnknownPluginError",
+    "command_entry_points",
     "entry",
     "list",
     "load_class",
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 
 ARCHITECTURES = "gantransfer.architectures"
 NETWORKS = "gantransfer.networks"
+COMMANDS = "gantransfer.commands"
 BUILTIN_DISTRIBUTION = "gantransfer"
 
 Kind = Literal["architecture", "network"]
@@ -397,6 +402,18 @@ def entry(name: str, *, kind: Kind = "architecture") -> Entry:
     if name not in entries:
         raise UnknownPluginError(_unknown_message(name, kind, sorted(entries)))
     return entries[name]
+
+
+def command_entry_points() -> builtins.list[md.EntryPoint]:
+    """The ``gantransfer.commands`` entry points (nothing is imported): those of the
+    ``gantransfer`` distribution (the built-in plugins) first, then the others by name, so a
+    built-in command keeps its name when a third-party plugin offers the same one."""
+    def order(ep: md.EntryPoint) -> tuple[bool, str]:
+        dist = getattr(ep, "dist", None)
+        name = dist.metadata["Name"] if dist is not None else None
+        return name != BUILTIN_DISTRIBUTION, ep.name
+
+    return sorted(md.entry_points(group=COMMANDS), key=order)
 
 
 # Building moved to gantransfer.factory (and the config builder to gantransfer.config).

@@ -21,6 +21,7 @@ from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
 from .grid import make_grid, save_grid
 from .interrupts import TrainingInterrupted
+from .launch import DistributedRunError, launch, report_failures
 from .rundir import RunDirectoryError, RunDirectoryInUseError, RunExistsError
 from .sampler import ResumableSampler
 from .trainer import Trainer
@@ -30,6 +31,7 @@ __all__ = [
     "Callback",
     "CheckpointCorruptError",
     "CheckpointError",
+    "DistributedRunError",
     "EngineContext",
     "LogCallback",
     "MetricsWriter",
@@ -42,9 +44,11 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingInterrupted",
     "find_latest",
+    "launch",
     "load",
     "make_grid",
     "read_checkpoint",
+    "report_failures",
     "resolve_device",
     "save_checkpoint",
     "save_grid",
