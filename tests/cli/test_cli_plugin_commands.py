@@ -76,7 +76,7 @@ def test_import_cyclegan_comes_from_the_cyclegan_plugin_entry_point():
     assert values["import-cyclegan"] == "gantransfer_cyclegan.cli:register"
     names = [c.name for c in app.registered_commands]
     assert names.count("import-cyclegan") == 1
-    core = Path(__file__).resolve().parents[1] / "gantransfer"
+    core = Path(__file__).resolve().parents[2] / "gantransfer"
     assert not [p for p in core.rglob("*.py") if "gantransfer_cyclegan" in p.read_text()]
 
 
