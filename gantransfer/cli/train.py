@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from pathlib import Path
@@ -13,8 +12,6 @@ import typer
 from ._console import console
 
 __all__ = ["build_run", "register"]
-
-log = logging.getLogger("gantransfer.cli")
 
 # Set by `gtx train --nproc` for its workers: the parent reports the outcome once.
 _UNDER_GTX = "GANTRANSFER_UNDER_GTX_NPROC"
