@@ -38,12 +38,13 @@ from PIL import Image
 import gantransfer
 from gantransfer.data.demo import make_single
 from gantransfer.data.metrics import statistics_distance
+from gantransfer.pixels import from_uint8
 
 
 def load_folder(folder: Path, limit: int | None = None) -> torch.Tensor:
     files = sorted(folder.glob("*.png"))[:limit]
     arrays = np.stack([np.array(Image.open(p).convert("RGB")) for p in files])
-    return torch.from_numpy(arrays).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return from_uint8(torch.from_numpy(arrays).permute(0, 3, 1, 2))
 
 
 def score(g: torch.nn.Module, z: torch.Tensor, real: torch.Tensor) -> float:

@@ -118,7 +118,6 @@ def _paths(model: Any, work: Path, calib: Path, *, size: int, batches: list[int]
     translator keeps the batch size it first ran at)."""
     import gantransfer
     from gantransfer.inference import translator
-    from gantransfer.pipeline import onnx_translator
 
     fp32 = gantransfer.export_onnx(model, work / "fp32.onnx", target="a2b")[0].path
     int8 = gantransfer.export_onnx(model, work / "int8.onnx", target="a2b", precision="int8",
@@ -127,7 +126,7 @@ def _paths(model: Any, work: Path, calib: Path, *, size: int, batches: list[int]
     def onnx(path: Path) -> Any:
         # No spin-waiting: idle onnxruntime threads would busy-wait after each run and steal
         # the cores from the path timed next.
-        return onnx_translator(gantransfer.onnx.load(
+        return translator(gantransfer.onnx.load(
             path, providers="cpu", threads=threads,
             session_config={"session.intra_op.allow_spinning": "0"}))
 
@@ -151,8 +150,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import gantransfer
     from gantransfer.data.demo import make_single
     from gantransfer.data.images import read_image
-    from gantransfer.engine.precision import cpu_has_native_bf16
     from gantransfer.export.bench import machine_summary
+    from gantransfer.pixels import from_uint8
+    from gantransfer.precision import cpu_has_native_bf16
 
     batches = [int(b) for b in args.batches.split(",")]
     if args.threads:
@@ -171,9 +171,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         make_single(work / "calib", n=16, size=args.size, seed=1)
         make_single(work / "x", n=max(batches), size=args.size, seed=2)
-        arrays = [np.asarray(read_image(p, channels=3), dtype=np.float32)
+        arrays = [np.asarray(read_image(p, channels=3))
                   for p in sorted((work / "x").glob("*.png"))]
-        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
+        x = from_uint8(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2))
         paths = _paths(model, work, work / "calib", size=args.size, batches=batches,
                        threads=args.threads)
         compile_s: dict[int, float] = {}

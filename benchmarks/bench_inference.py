@@ -39,7 +39,8 @@ from gantransfer.data.demo import make_single
 from gantransfer.data.images import read_image
 from gantransfer.data.metrics import psnr
 from gantransfer.export.bench import count_flops, machine_summary
-from gantransfer.inference import torch_translator
+from gantransfer.inference import translator
+from gantransfer.pixels import from_uint8
 
 CPU_BACKENDS = ("eager", "compiled", "bf16", "onnx", "int8")
 CUDA_BACKENDS = ("eager", "compiled", "bf16", "onnx-cuda", "onnx-cuda-fp16", "tensorrt")
@@ -52,9 +53,8 @@ def _scenes(folder: Path, *, count: int, size: int, seed: int) -> list[Path]:
 
 
 def _tensor(paths: list[Path]) -> torch.Tensor:
-    arrays = [np.asarray(read_image(p, channels=3), dtype=np.float32) for p in paths]
-    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
-    return x / 127.5 - 1.0
+    arrays = [np.asarray(read_image(p, channels=3)) for p in paths]
+    return from_uint8(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2))
 
 
 def _model(args: argparse.Namespace) -> Any:
@@ -76,8 +76,8 @@ def _ort(path: Path, providers: list[str], threads: int | None) -> Callable[[tor
 def _compiled(model: Any, name: str) -> Any:
     # A compiled translator keeps the batch size it first ran at (it never recompiles for the
     # batch dimension), so each batch size gets its own translator.
-    return torch_translator(model, target="a2b", compile="on",
-                            precision="fp32" if name == "compiled" else "bf16")
+    return translator(model, target="a2b", compile="on",
+                      precision="fp32" if name == "compiled" else "bf16")
 
 
 def _backends(model: Any, names: list[str], work: Path, calib: Path, args: argparse.Namespace

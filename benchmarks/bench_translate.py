@@ -10,7 +10,7 @@ on the weights; the PSNR column means more for a trained model) and, for
 each backend, times
 
 * **model**: the translator alone over the same images, already decoded and padded, back to back;
-* **end to end**: :func:`gantransfer.pipeline.translate_files` from PNG files to PNG files
+* **end to end**: :func:`gantransfer.inference.translate_files` from PNG files to PNG files
   (decode, infer, encode, atomic save), exactly what ``gtx translate`` runs;
 
 after one warm-up batch (which is where torch.compile compiles; its time is reported apart).
@@ -37,8 +37,9 @@ import torch
 import gantransfer
 from gantransfer.data.demo import make_single
 from gantransfer.data.images import read_image
-from gantransfer.inference import Translator, crop_to, pad_to_multiple, translator
-from gantransfer.pipeline import onnx_translator, translate_files
+from gantransfer.inference import Translator, translate_files, translator
+from gantransfer.inference.images import crop_to, pad_to_multiple
+from gantransfer.pixels import from_uint8
 
 BACKENDS = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
 
@@ -60,7 +61,7 @@ def _make_translators(model: Any, backends: list[str], work: Path, images: Path,
             out[name] = lambda: translator(model, precision="bf16", compile="on")
         elif name == "onnx-fp32":
             path = gantransfer.export_onnx(model, work / "fp32.onnx", target="a2b")[0].path
-            out[name] = lambda p=path: onnx_translator(gantransfer.onnx.load(p))
+            out[name] = lambda p=path: translator(gantransfer.onnx.load(p))
         elif name == "onnx-int8":
             try:
                 path = gantransfer.export_onnx(
@@ -69,7 +70,7 @@ def _make_translators(model: Any, backends: list[str], work: Path, images: Path,
             except Exception as exc:  # report, do not abort the other rows
                 out[name] = f"int8 export failed: {type(exc).__name__}: {exc}"
                 continue
-            out[name] = lambda p=path: onnx_translator(gantransfer.onnx.load(p))
+            out[name] = lambda p=path: translator(gantransfer.onnx.load(p))
         else:
             raise SystemExit(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     return out
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             inputs = []
             for p in paths:  # decoded and padded up front: not part of the model time
                 arr = np.asarray(read_image(p, channels=runner.channels))
-                x = torch.from_numpy(arr.transpose(2, 0, 1).copy())[None].float() / 127.5 - 1.0
+                x = from_uint8(torch.from_numpy(arr.transpose(2, 0, 1).copy())[None])
                 inputs.append(pad_to_multiple(x, runner.divisor, runner.min_size,
                                               bucket=runner.bucket))
             warm = time.perf_counter()

@@ -28,7 +28,7 @@ status=0
 step() { echo "== $*"; "$@" || { echo "!! FAILED: $*"; status=1; }; }
 
 # 1. The whole suite, with CUDA visible ("auto" devices now mean cuda).
-step $PY -m pytest -q -p no:cacheprovider -n 8 --timeout 300 tests --deselect tests/test_cli_docs.py::test_cli_reference_is_current 2>&1 | tee "$OUT/pytest.log" | tail -25
+step $PY -m pytest -q -p no:cacheprovider -n 8 --timeout 300 tests examples/gantransfer-pix2pix/tests --deselect tests/cli/test_cli_docs.py::test_cli_reference_is_current 2>&1 | tee "$OUT/pytest.log" | tail -25
 
 # 2. Mixed-precision training on the GPU, then exact resume.
 run=$(mktemp -d)

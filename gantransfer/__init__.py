@@ -15,26 +15,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from ._version import __version__
+from .factory import build_network, get, get_network, spec
 from .registry import (
     PluginConflictError,
     PluginLoadError,
     UnknownPluginError,
-    build_network,
-    get,
-    get_network,
     list,
     refresh,
     register,
-    spec,
     unregister,
 )
 
 # name -> (module, attribute); resolved on first access so `import gantransfer` stays light.
 _LAZY: dict[str, tuple[str, str]] = {
     "GANModel": (".model", "GANModel"),
-    "ExportSpec": (".model", "ExportSpec"),
+    "ExportSpec": (".targets", "ExportSpec"),
     "StepContext": (".model", "StepContext"),
     "field": (".config", "field"),
     "Trainer": (".engine", "Trainer"),
@@ -92,4 +88,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import TrainConfig, Trainer
     from .engine.checkpoint import CheckpointCorruptError, CheckpointError, load
     from .export import export_onnx
-    from .model import ExportSpec, GANModel, StepContext
+    from .model import GANModel, StepContext
+    from .targets import ExportSpec

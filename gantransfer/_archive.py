@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from ._memory import format_bytes as _size
+from ._text import format_bytes as _size
 
 __all__ = ["ArchiveError", "ExtractLimits", "archive_format", "extract", "extract_to"]
 

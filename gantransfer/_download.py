@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._io import atomic_write_bytes, remove_stale_temps, temp_name
-from ._memory import format_bytes as _size
+from ._text import format_bytes as _size
 
 __all__ = [
     "DEFAULT_DEADLINE",

@@ -12,15 +12,21 @@ An architecture's ``Config`` is a ``@dataclass(kw_only=True)`` whose fields are 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from ._deprecated import moved
+
+T = TypeVar("T")
 
 __all__ = [
+    "build_config",
     "check_choices",
     "field",
-    "from_plain",
     "parse_value",
     "read_toml",
     "to_plain",
@@ -68,16 +74,32 @@ def to_plain(obj: Any) -> Any:
     raise TypeError(f"config value {obj!r} of type {type(obj).__name__} is not plain data")
 
 
-def from_plain(config_cls: type, data: dict[str, Any]) -> Any:
-    """Inverse of :func:`to_plain` for a flat config: lists become tuples where the default is one."""
-    values = {}
-    defaults = {f.name: f for f in dataclasses.fields(config_cls)}
-    for key, value in data.items():
-        f = defaults.get(key)
-        if f is not None and isinstance(value, list) and isinstance(f.default, tuple):
-            value = tuple(value)
-        values[key] = value
-    return config_cls(**values)
+def build_config(config_cls: type[T], values: Mapping[str, Any], *, owner: str = "") -> T:
+    """Build a ``Config`` dataclass from plain values (keyword arguments, a TOML table, a
+    checkpoint's stored config): the one config builder, the inverse of :func:`to_plain`.
+
+    Lists become tuples where the field's default is a tuple (TOML and JSON have no tuples).
+    Validation is the dataclass's own (``__post_init__``, :func:`check_choices`).
+
+    Raises:
+        TypeError: a key that is not a field; the message names ``owner`` (e.g. ``"architecture
+            'cyclegan'"``), suggests close names and lists the valid fields.
+        ValueError: a value the config refuses.
+    """
+    fields = {f.name: f for f in dataclasses.fields(config_cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        close = {k: difflib.get_close_matches(k, fields, n=1) for k in unknown}
+        hints = "".join(f" ({k!r}: did you mean {c[0]!r}?)" for k, c in close.items() if c)
+        owner = owner or config_cls.__qualname__
+        raise TypeError(
+            f"unknown config field(s) {', '.join(map(repr, unknown))} for {owner}{hints}. "
+            f"Valid fields: {', '.join(sorted(fields))}."
+        )
+    plain = {key: tuple(value) if isinstance(value, list)
+             and isinstance(fields[key].default, tuple) else value
+             for key, value in values.items()}
+    return config_cls(**plain)
 
 
 def parse_value(text: str) -> Any:
@@ -120,3 +142,11 @@ def write_toml(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
     from ._io import atomic_write_bytes
 
     atomic_write_bytes(Path(path), tomli_w.dumps(_drop_none(data)).encode())
+
+
+def _from_plain(config_cls: type[T], data: dict[str, Any]) -> T:
+    return build_config(config_cls, data)
+
+
+__getattr__ = moved(__name__, {
+    "from_plain": (f"{__name__}:_from_plain", "gantransfer.config.build_config(cls, data)")})

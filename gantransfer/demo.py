@@ -81,7 +81,7 @@ def run_demo(out_dir: str | Path, *, architecture: str = "cyclegan", steps: int 
     from gantransfer.data import demo as demo_data
     from gantransfer.data.metrics import psnr
     from gantransfer.engine import TrainConfig, Trainer
-    from gantransfer.pipeline import save_image
+    from gantransfer.inference.pipeline import save_image
 
     from ._outputs import select_outputs
 

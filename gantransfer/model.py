@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from .config import check_choices
+from .targets import ExportSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     from .nn import SizeContract
@@ -25,35 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ExportSpec", "GANModel", "StepContext"]
 
 DataKind = Literal["single", "unpaired", "paired"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExportSpec:
-    """How one generator is exported and run for inference.
-
-    ``input="image"``: the net maps ``N×in_channels×H×W`` in [-1, 1] to ``N×out_channels×H'×W'``
-    in [-1, 1]; H and W must be multiples of ``size_divisor`` and at least ``min_size``.
-    ``input="latent"``: the net maps ``N×latent_dim`` noise to images of ``image_size``.
-    """
-
-    net: str  # key in model.nets
-    input: Literal["image", "latent"] = "image"
-    in_channels: int = 3  # image input channels (ignored for latents)
-    out_channels: int = 3
-    latent_dim: int | None = None  # required for input="latent"
-    image_size: int | None = None  # output size of a latent generator
-    size_divisor: int = 1  # H and W of image inputs must be multiples of this
-    min_size: int = 1  # smallest H and W an image input may have (reflection pads need room)
-    direction: str | None = None  # e.g. "a2b": which domain goes in, which comes out
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if self.input not in ("image", "latent"):
-            raise ValueError(f"ExportSpec.input must be 'image' or 'latent', got {self.input!r}")
-        if self.input == "latent" and not self.latent_dim:
-            raise ValueError("ExportSpec for a latent generator needs latent_dim")
-        if self.size_divisor < 1 or self.min_size < 1:
-            raise ValueError("ExportSpec.size_divisor and min_size must be >= 1")
 
 
 @runtime_checkable
@@ -121,12 +92,48 @@ class GANModel(nn.Module):
 
     # -- what every architecture implements ---------------------------------------------------
     def optimizer_groups(self) -> dict[str, list[str]]:
-        """Map each optimizer group to the nets it updates, e.g. ``{"g": ["g_ab", "g_ba"]}``."""
+        """What the model optimizes, declared once: each optimizer group and the nets it updates,
+        e.g. ``{"g": ["g_ab", "g_ba"], "d": ["d_a", "d_b"]}``. ``ctx.optimize(group, loss)``
+        steps a group; :meth:`make_optimizers` builds one optimizer per group from this."""
         raise NotImplementedError
 
+    def make_optimizer(self, group: str, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        """The optimizer of one group over its trainable ``params`` (the hook to override).
+
+        Default: Adam with the config's ``lr`` and ``(beta1, beta2)`` (torch's 0.9 and 0.999
+        for a config without them), the optimizer of DCGAN, CycleGAN and pix2pix. Override it
+        for another optimizer or per-group settings (e.g. a two time-scale rule).
+
+        Raises:
+            TypeError: the config has no ``lr`` field (add one, or override this method).
+        """
+        c = self.config
+        if not hasattr(c, "lr"):
+            raise TypeError(f"{type(self).__name__}.Config has no 'lr' field for the default Adam "
+                            "optimizer: add lr (and beta1/beta2) to the Config, or override "
+                            "make_optimizer(group, params)")
+        return torch.optim.Adam(params, lr=c.lr, betas=(getattr(c, "beta1", 0.9),
+                                                        getattr(c, "beta2", 0.999)))
+
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """One optimizer per group of :meth:`optimizer_groups`, over trainable parameters only."""
-        raise NotImplementedError
+        """One optimizer per group of :meth:`optimizer_groups` (:meth:`make_optimizer`), over
+        the trainable parameters of its nets only (frozen ones, e.g. a pretrained VGG trunk,
+        stay out).
+
+        Raises:
+            ValueError: a group whose nets have no trainable parameter (e.g. a discriminator
+                whose options freeze it entirely).
+        """
+        out: dict[str, torch.optim.Optimizer] = {}
+        for group, names in self.optimizer_groups().items():
+            params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
+            if not params:
+                raise ValueError(
+                    f"{type(self).__name__} optimizer group {group!r} ({', '.join(names)}) has "
+                    "no trainable parameters; check the options of those networks (e.g. "
+                    "discriminator_kwargs)")
+            out[group] = self.make_optimizer(group, params)
+        return out
 
     def make_schedulers(
         self, optimizers: dict[str, torch.optim.Optimizer], *, steps_per_epoch: int
@@ -146,8 +153,22 @@ class GANModel(nn.Module):
         raise NotImplementedError
 
     def export_targets(self) -> dict[str, ExportSpec]:
-        """The generators a user runs after training, e.g. ``{"a2b": ExportSpec(net="g_ab")}``."""
+        """The generators a user runs after training, e.g. ``{"a2b": self.image_target("g_ab",
+        ...)}`` or a latent ``ExportSpec(net="g", input="latent", ...)``."""
         raise NotImplementedError
+
+    def image_target(self, net: str, *, in_channels: int = 3, out_channels: int = 3,
+                     **fields: Any) -> ExportSpec:
+        """An image-input :class:`ExportSpec` for ``self.nets[net]`` whose size rules
+        (``size_divisor``, ``min_size``) are the net's declared size contract
+        (:func:`gantransfer.nn.size_contract`; any size when it declares none). ``fields`` are
+        the other ExportSpec fields (``direction``, ``description``...)."""
+        from .nn import SizeContract, size_contract
+
+        sizes = size_contract(self.nets[net]) or SizeContract()
+        return ExportSpec(net=net, input="image", in_channels=in_channels,
+                          out_channels=out_channels, size_divisor=sizes.divisor,
+                          min_size=sizes.min_size, **fields)
 
     # -- defaults a plugin may override --------------------------------------------------------
     def data_defaults(self) -> dict[str, Any]:
@@ -204,7 +225,7 @@ class GANModel(nn.Module):
         the generator's size divisor by reflection and cropped back). ``options`` go to
         :func:`gantransfer.inference.translate` (``batch_size``, ``precision``, ``compile``...).
         """
-        from .inference import translate
+        from .inference.dispatch import translate  # the layer above: see docs/architecture.md
 
         return translate(self, images, target=direction, **options)
 
@@ -212,7 +233,7 @@ class GANModel(nn.Module):
     def generate(self, n: int, *, target: str | None = None,
                  generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` images (N×C×H×W in [-1, 1]) from a latent-input target."""
-        from .inference import generate
+        from .inference.torch_backend import generate
 
         return generate(self, n, target=target, generator=generator)
 

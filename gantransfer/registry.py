@@ -1,15 +1,18 @@
-"""Plugin registry: architectures and networks discovered through Python entry points.
+"""Plugin lookup: names -> entry points -> objects (building them is :mod:`gantransfer.factory`).
 
-Two entry-point groups feed it (DESIGN §2):
+Entry-point groups feed it (DESIGN §2, docs/plugins.md):
 
-* ``gantransfer.architectures`` names :class:`~gantransfer.model.GANModel` subclasses,
-  looked up with :func:`get`;
-* ``gantransfer.networks`` names generator/discriminator factories, looked up with
-  :func:`get_network` and by config fields such as ``discriminator="patchgan"``.
+* ``gantransfer.architectures`` names :class:`~gantransfer.model.GANModel` subclasses (built by
+  :func:`gantransfer.get`);
+* ``gantransfer.networks`` names generator/discriminator factories (built by
+  :func:`gantransfer.get_network` and by config fields such as ``discriminator="patchgan"``);
+* ``gantransfer.commands`` names functions ``register(app)`` that add a plugin's own ``gtx``
+  commands (:func:`command_entry_points`; only the CLI loads them).
 
 The built-in plugins shipped in the ``gantransfer`` distribution register through the very same
 groups; this module never imports a plugin by name. Listing imports nothing; a plugin module is
-imported the first time one of its names is used.
+imported the first time one of its names is used. As in timm's ``_registry.py``, this module only
+maps names to what they name; configs, models and networks are built in ``factory.py``.
 """
 
 from __future__ import annotations
@@ -20,32 +23,31 @@ import difflib
 import fnmatch
 import importlib
 import importlib.metadata as md
-import inspect
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from ._deprecated import moved
 
 __all__ = [
     "ARCHITECTURES",
     "BUILTIN_DISTRIBUTION",
+    "COMMANDS",
     "NETWORKS",
+    "Entry",
     "EntryStatus",
-    "FieldSpec",
     "PluginConflictError",
     "PluginLoadError",
-    "PluginSpec",
     "UnknownPluginError",
-    "build_network",
-    "get",
-    "get_network",
+    "command_entry_points",
+    "entry",
     "list",
     "load_class",
     "name_of",
     "refresh",
     "register",
-    "spec",
     "status",
     "unregister",
 ]
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 ARCHITECTURES = "gantransfer.architectures"
 NETWORKS = "gantransfer.networks"
+COMMANDS = "gantransfer.commands"
 BUILTIN_DISTRIBUTION = "gantransfer"
 
 Kind = Literal["architecture", "network"]
@@ -79,8 +82,9 @@ class PluginConflictError(LookupError):
 
 
 @dataclass(frozen=True)
-class _Entry:
-    """One usable name: from an entry point (``ep`` set) or registered in-process (``obj`` set)."""
+class Entry:
+    """One usable name: from an entry point (``ep`` set) or registered in-process (``obj`` set);
+    ``value`` is ``"module:attr"``, ``distribution``/``version`` the package that provides it."""
 
     name: str
     kind: str
@@ -108,41 +112,15 @@ class EntryStatus:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    """One configurable field of an architecture's ``Config`` or a network factory."""
-
-    name: str
-    type: str
-    default: Any
-    help: str = ""
-    choices: tuple[Any, ...] | None = None
-    required: bool = False
-
-
-@dataclass(frozen=True)
-class PluginSpec:
-    """What is known about a registered name without building it (see :func:`spec`)."""
-
-    name: str
-    kind: str
-    object: str
-    distribution: str | None
-    version: str | None
-    summary: str
-    fields: tuple[FieldSpec, ...]
-    data_kind: str | None = None
-
-
 class _Registry:
     """Entry-point discovery with a cache; thread-safe, refreshed on demand."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._entries: dict[str, dict[str, _Entry]] | None = None
+        self._entries: dict[str, dict[str, Entry]] | None = None
         self._rejected: builtins.list[EntryStatus] = []
-        self._conflicts: dict[tuple[str, str], builtins.list[_Entry]] = {}
-        self._local: dict[str, dict[str, _Entry]] = {"architecture": {}, "network": {}}
+        self._conflicts: dict[tuple[str, str], builtins.list[Entry]] = {}
+        self._local: dict[str, dict[str, Entry]] = {"architecture": {}, "network": {}}
         self._loaded: dict[tuple[str, str], Any] = {}
         self._errors: dict[tuple[str, str], PluginLoadError] = {}
 
@@ -155,18 +133,18 @@ class _Registry:
             self._loaded = {k: v for k, v in self._loaded.items() if k[1] in self._local[k[0]]}
             self._errors = {}
 
-    def _discover(self) -> dict[str, dict[str, _Entry]]:
+    def _discover(self) -> dict[str, dict[str, Entry]]:
         with self._lock:
             if self._entries is not None:
                 return self._entries
-            entries: dict[str, dict[str, _Entry]] = {}
+            entries: dict[str, dict[str, Entry]] = {}
             rejected: builtins.list[EntryStatus] = []
-            conflicts: dict[tuple[str, str], builtins.list[_Entry]] = {}
+            conflicts: dict[tuple[str, str], builtins.list[Entry]] = {}
             for kind, group in _GROUPS.items():
-                found: dict[str, _Entry] = {}
+                found: dict[str, Entry] = {}
                 for ep in md.entry_points(group=group):
                     dist = getattr(ep, "dist", None)
-                    entry = _Entry(
+                    entry = Entry(
                         name=ep.name,
                         kind=kind,
                         value=ep.value,
@@ -200,7 +178,7 @@ class _Registry:
             self._entries, self._rejected, self._conflicts = entries, rejected, conflicts
             return entries
 
-    def entries(self, kind: str) -> dict[str, _Entry]:
+    def entries(self, kind: str) -> dict[str, Entry]:
         found = dict(self._discover()[_check_kind(kind)])
         found.update(self._local[kind])
         return found
@@ -267,7 +245,7 @@ class _Registry:
                 )
             module = getattr(obj, "__module__", "?")
             qual = getattr(obj, "__qualname__", type(obj).__name__)
-            self._local[kind][name] = _Entry(
+            self._local[kind][name] = Entry(
                 name=name, kind=kind, value=f"{module}:{qual}", distribution=None,
                 version=None, obj=obj,
             )
@@ -313,7 +291,7 @@ class _Registry:
         return None
 
 
-def _shadowed(entry: _Entry, builtin: _Entry) -> EntryStatus:
+def _shadowed(entry: Entry, builtin: Entry) -> EntryStatus:
     return EntryStatus(
         entry.name, entry.kind, entry.value, entry.distribution, entry.version, "shadowed",
         f"the name is taken by the built-in {builtin.value}; third-party plugins may not replace "
@@ -376,133 +354,6 @@ def load_class(name: str, *, kind: Kind = "architecture") -> Any:
     return _REGISTRY.load(name, kind)
 
 
-def get(name: str, *, seed: int | None = None, **overrides: Any):
-    """Build the architecture ``name`` with its default config updated by ``overrides``.
-
-    The model is returned on the CPU in fp32, in training mode. ``seed`` makes the initial
-    weights reproducible: they are drawn from torch's CPU generator seeded with it (its state is
-    restored afterwards, so nothing else changes); None draws them from the global generator as
-    it stands. ``gtx train --seed S`` builds models with ``seed=S``.
-
-    Raises:
-        UnknownPluginError, PluginLoadError: see :func:`load_class`.
-        TypeError: an override key is not a field of the architecture's ``Config``.
-        ValueError: a value is out of range (the message says which and how to fix it).
-
-    Example:
-        >>> model = gantransfer.get("dcgan", image_size=32, seed=0)  # doctest: +SKIP
-    """
-    cls = load_class(name, kind="architecture")
-    config = make_config(cls.Config, overrides, owner=f"architecture {name!r}")
-    if seed is None:
-        model = cls(config)
-    else:
-        import torch
-
-        with torch.random.fork_rng(devices=[]):  # models are built on the CPU
-            torch.random.default_generator.manual_seed(seed)
-            model = cls(config)
-    model.arch_name = name
-    return model
-
-
-def make_config(config_cls: type, values: dict[str, Any], *, owner: str) -> Any:
-    """Instantiate a ``Config`` dataclass from plain values, with errors that list valid fields."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls) if f.init}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        close = {k: difflib.get_close_matches(k, fields, n=1) for k in unknown}
-        hints = "".join(f" ({k!r}: did you mean {c[0]!r}?)" for k, c in close.items() if c)
-        raise TypeError(
-            f"unknown config field(s) {', '.join(map(repr, unknown))} for {owner}{hints}. "
-            f"Valid fields: {', '.join(sorted(fields))}."
-        )
-    return config_cls(**values)
-
-
-def get_network(name: str, **kwargs: Any):
-    """Build the network registered as ``name`` (a generator or discriminator ``nn.Module``).
-
-    Raises:
-        UnknownPluginError, PluginLoadError: see :func:`load_class`.
-        TypeError: a keyword is not accepted by the factory (the message lists the valid ones).
-    """
-    factory = load_class(name, kind="network")
-    try:
-        sig = inspect.signature(factory)
-    except (TypeError, ValueError):  # builtins without signatures: let the call report
-        sig = None
-    if sig is not None:
-        accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-        valid = [p.name for p in sig.parameters.values() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown and not accepts_any:
-            raise TypeError(
-                f"network {name!r} does not accept {', '.join(map(repr, unknown))}. "
-                f"Valid arguments: {', '.join(valid) or '(none)'}."
-            )
-    return factory(**kwargs)
-
-
-def build_network(name: str, *, optional: Mapping[str, Any] | None = None,
-                  overrides: Mapping[str, Any] | None = None, **required: Any):
-    """Build network ``name`` with the settings an architecture offers it.
-
-    ``required`` keywords (e.g. channel counts) are always passed. ``optional`` ones are passed
-    only when the factory declares them (:func:`spec` fields), so a third-party network without,
-    say, ``n_layers`` can still be chosen by name. ``overrides`` (the user's own keyword
-    arguments, e.g. a config's ``discriminator_kwargs``) are passed as given and win.
-
-    Raises: as :func:`get_network`.
-    """
-    accepted = {f.name for f in spec(name, kind="network").fields}
-    kwargs = {k: v for k, v in (optional or {}).items() if k in accepted}
-    kwargs.update(required)
-    kwargs.update(overrides or {})
-    return get_network(name, **kwargs)
-
-
-def spec(name: str, *, kind: Kind = "architecture") -> PluginSpec:
-    """Describe ``name`` without building it: object path, config fields, distribution, summary."""
-    obj = load_class(name, kind=kind)
-    entry = _REGISTRY.entries(kind)[name]
-    summary = (inspect.getdoc(obj) or "").strip().splitlines()
-    fields: builtins.list[FieldSpec] = []
-    data_kind = None
-    if kind == "architecture":
-        data_kind = getattr(obj, "data_kind", None)
-        for f in dataclasses.fields(obj.Config):
-            if not f.init:
-                continue
-            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            default = (
-                None if required
-                else f.default if f.default is not dataclasses.MISSING
-                else f.default_factory()  # type: ignore[misc]
-            )
-            choices = f.metadata.get("choices")
-            fields.append(
-                FieldSpec(f.name, _type_name(f.type), default, f.metadata.get("help", ""),
-                          tuple(choices) if choices else None, required)
-            )
-    else:
-        try:
-            params = inspect.signature(obj).parameters.values()
-        except (TypeError, ValueError):
-            params = []
-        for p in params:
-            if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
-                continue
-            required = p.default is p.empty
-            ann = "" if p.annotation is p.empty else _type_name(p.annotation)
-            fields.append(FieldSpec(p.name, ann, None if required else p.default, "", None, required))
-    return PluginSpec(
-        name=name, kind=kind, object=entry.value, distribution=entry.distribution,
-        version=entry.version, summary=summary[0] if summary else "", fields=tuple(fields),
-        data_kind=data_kind,
-    )
-
-
 def register(name: str, obj: Any = None, *, kind: Kind = "architecture") -> Callable[[Any], Any] | Any:
     """Register ``obj`` under ``name`` in this process (notebooks, tests).
 
@@ -540,7 +391,34 @@ def name_of(obj: Any, *, kind: Kind = "architecture") -> str | None:
     return _REGISTRY.name_of(obj, kind)
 
 
-def _type_name(tp: Any) -> str:
-    if isinstance(tp, str):
-        return tp
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+def entry(name: str, *, kind: Kind = "architecture") -> Entry:
+    """The registration of ``name``: where it points and which distribution provides it (the
+    object is not imported).
+
+    Raises:
+        UnknownPluginError: nothing is registered under ``name``.
+    """
+    entries = _REGISTRY.entries(kind)
+    if name not in entries:
+        raise UnknownPluginError(_unknown_message(name, kind, sorted(entries)))
+    return entries[name]
+
+
+def command_entry_points() -> builtins.list[md.EntryPoint]:
+    """The ``gantransfer.commands`` entry points (nothing is imported): those of the
+    ``gantransfer`` distribution (the built-in plugins) first, then the others by name, so a
+    built-in command keeps its name when a third-party plugin offers the same one."""
+    def order(ep: md.EntryPoint) -> tuple[bool, str]:
+        dist = getattr(ep, "dist", None)
+        name = dist.metadata["Name"] if dist is not None else None
+        return name != BUILTIN_DISTRIBUTION, ep.name
+
+    return sorted(md.entry_points(group=COMMANDS), key=order)
+
+
+# Building moved to gantransfer.factory (and the config builder to gantransfer.config).
+__getattr__ = moved(__name__, {
+    **dict.fromkeys(("get", "get_network", "build_network", "spec", "PluginSpec", "FieldSpec"),
+                    "gantransfer.factory"),
+    "make_config": ("gantransfer.config:build_config", "gantransfer.config.build_config"),
+})

@@ -28,7 +28,7 @@ from PIL import Image
 
 import gantransfer
 
-from .config import from_plain, read_toml, to_plain, write_toml
+from .config import build_config, read_toml, to_plain, write_toml
 
 __all__ = [
     "CHECKS",
@@ -235,7 +235,7 @@ def check_export(name: str, overrides: Overrides, tmp_path: str | os.PathLike[st
 
 def check_config_roundtrip(name: str, overrides: Overrides,
                            tmp_path: str | os.PathLike[str]) -> None:
-    """The config survives ``to_plain`` -> TOML file -> ``from_plain`` unchanged, and
+    """The config survives ``to_plain`` -> TOML file -> ``build_config`` unchanged, and
     ``gantransfer.get(name, **plain)`` rebuilds the same config (what run dirs and checkpoints
     rely on)."""
     config = _build(name, overrides).config
@@ -243,7 +243,7 @@ def check_config_roundtrip(name: str, overrides: Overrides,
     path = Path(tmp_path) / "config.toml"
     write_toml(path, {"model": plain})
     back = read_toml(path)["model"]
-    again = from_plain(type(config), back)
+    again = build_config(type(config), back)
     assert again == config, f"{name}: config changed through TOML: {config!r} -> {again!r}"
     assert gantransfer.get(name, **back).config == config, (
         f"{name}: gantransfer.get(name, **config-from-TOML) built a different config")

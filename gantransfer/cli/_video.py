@@ -44,7 +44,7 @@ def translate_videos(source: Path, videos: list[Path], out: Path, *, existing: s
     """Translate each video into ``out/<name>`` with a progress bar in frames per second."""
     from .._extras import require
     from .._outputs import select_outputs
-    from .._sources import open_translator
+    from ..inference import open_source, translator
     from ..video import frame_count, translate_video
 
     require("video")
@@ -56,10 +56,11 @@ def translate_videos(source: Path, videos: list[Path], out: Path, *, existing: s
                       "(--skip-existing)", highlight=False)
         return
     frames = sum(-(-(frame_count(src) or 0) // every) for src, _ in pairs)
-    opened = open_translator(source, target=target, device=device, providers=providers,
-                             precision=precision, compile=compile, ema=ema, images=frames)
-    console.print(f"translating {len(pairs)} video(s) with {opened.description}",
-                  highlight=False)
+    src_model = open_source(source, device=device, providers=providers, ema=ema)
+    runner = translator(src_model.model, target=target, precision=precision, compile=compile,
+                        images=frames)
+    console.print(f"translating {len(pairs)} video(s) with {src_model.description}: "
+                  f"{runner.description}", highlight=False)
     for src, dst in pairs:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("frames {task.fields[rate]}"), TimeElapsedColumn(),
@@ -71,7 +72,7 @@ def translate_videos(source: Path, videos: list[Path], out: Path, *, existing: s
                 bar.update(task, completed=done, total=total,
                            rate=f"{speed:.1f}/s" if speed else "")
 
-            stats = translate_video(opened.translator, src, dst, every=every, codec=codec,
+            stats = translate_video(runner, src, dst, every=every, codec=codec,
                                     batch_size=batch_size, existing="overwrite",
                                     progress=report)
         audio = (f", {stats.audio_streams} audio stream(s) copied" if stats.audio_streams

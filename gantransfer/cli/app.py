@@ -19,6 +19,8 @@ from ._console import console, err_console, setup_logging
 
 __all__ = ["app", "main"]
 
+log = logging.getLogger("gantransfer.cli")
+
 app = typer.Typer(
     name="gtx",
     help="gantransfer: train, export and run GAN style-transfer models.",
@@ -39,7 +41,6 @@ _COMMAND_MODULES = (
     "translate",
     "export",
     "weights",
-    "import_cyclegan",
     "bench",
     "serve",
 )
@@ -83,6 +84,49 @@ for _name in _COMMAND_MODULES:
             raise
         continue
     _module.register(app)
+
+
+def _command_name(info: typer.models.CommandInfo) -> str:
+    # typer's own rule for a command registered without a name
+    return info.name or info.callback.__name__.lower().replace("_", "-")  # type: ignore[union-attr]
+
+
+def _add_plugin_commands(app: typer.Typer) -> None:
+    """Add the commands plugins contribute through the ``gantransfer.commands`` entry-point group
+    (docs/plugins.md): each entry point names a ``register(app)`` function, called with an app
+    of its own whose commands are then added here. A plugin that fails to load, or a command
+    name already taken (by the core or an earlier plugin), is logged and left out; the rest of
+    ``gtx`` keeps working."""
+    from ..registry import command_entry_points
+
+    taken = {_command_name(c) for c in app.registered_commands}
+    taken |= {g.name for g in app.registered_groups if g.name}
+    for ep in command_entry_points():
+        own = typer.Typer()
+        try:
+            ep.load()(own)
+        except Exception as exc:  # a broken plugin must not take the CLI down
+            log.warning("gtx: plugin commands %r (%s) could not be loaded and are left out: "
+                        "%s: %s", ep.name, ep.value, type(exc).__name__, exc)
+            continue
+        for info in own.registered_commands:
+            name = _command_name(info)
+            if name in taken:
+                log.warning("gtx: command %r from plugin %r is left out: the name is taken",
+                            name, ep.value)
+                continue
+            taken.add(name)
+            app.registered_commands.append(info)
+        for group in own.registered_groups:
+            if group.name in taken:
+                log.warning("gtx: command group %r from plugin %r is left out: the name is "
+                            "taken", group.name, ep.value)
+                continue
+            taken.add(group.name)
+            app.registered_groups.append(group)
+
+
+_add_plugin_commands(app)
 
 
 def main(argv: list[str] | None = None) -> None:

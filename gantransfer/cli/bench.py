@@ -43,15 +43,14 @@ def parse_batches(text: str) -> list[int]:
 def _resolve(source: str, *, target: str | None, sets: dict[str, Any]) -> tuple[Any, Any, Any]:
     """(net or None, ExportSpec, onnx path or None) for any kind of SOURCE."""
     import gantransfer
-    from gantransfer.model import ExportSpec
+
+    from ..inference import open_source
+    from ..inference.torch_backend import resolve_target
+    from ..targets import ExportSpec
 
     path = Path(source)
-    if path.suffix.lower() == ".onnx":
-        meta = gantransfer.onnx.load(path, providers="cpu").metadata
-        spec = ExportSpec(net="onnx", input=meta.input_kind, in_channels=meta.in_channels,
-                          out_channels=meta.out_channels, latent_dim=meta.latent_dim,
-                          size_divisor=meta.size_divisor, min_size=meta.min_size)
-        return None, spec, path
+    if path.suffix.lower() == ".onnx":  # the file's metadata is its ExportSpec
+        return None, open_source(path, providers="cpu").model.metadata, path
     if not path.exists() and source in gantransfer.list(kind="network"):
         from ..nn import SizeContract, size_contract
 
@@ -62,9 +61,7 @@ def _resolve(source: str, *, target: str | None, sets: dict[str, Any]) -> tuple[
     if not path.exists() and source in gantransfer.list():
         model = gantransfer.get(source, **sets)
     else:
-        model = gantransfer.load(path)
-    from ..inference import resolve_target
-
+        model = open_source(path, device="cpu").model
     targets = model.export_targets()
     name = target or model.default_target()
     spec = targets[resolve_target(model, name, kind=targets[name].input)[0]]

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from .._memory import format_bytes
+from .._text import format_bytes
 from ._console import console, err_console
 
 __all__ = ["register"]

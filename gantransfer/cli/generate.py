@@ -9,15 +9,17 @@ very numbers one ``torch.randn(n, latent_dim)`` would (torch fills normals 16 at
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._console import console
 from ._options import Overwrite, SkipExisting, existing_from_flags
-from .translate import Source
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..inference import Source
 
 __all__ = ["GRID_MAX_PIXELS", "register"]
 
@@ -53,7 +55,7 @@ def generate_cmd(
     import torch
 
     from .._outputs import select_outputs
-    from .translate import open_source
+    from ..inference import open_source
 
     existing = existing_from_flags(overwrite, skip_existing)
     to_folder = out.suffix == "" or out.is_dir()
@@ -83,35 +85,18 @@ def _file_names(folder: Path, n: int) -> list[Path]:
     return [folder / f"{i:0{width}d}.png" for i in range(n)]
 
 
-def _latent_runner(src: Source, target: str | None) -> tuple[int, Callable]:
-    """(latent size, latents -> images on the CPU) for a PyTorch model or an ONNX file."""
-    if src.kind == "onnx":
-        model = src.model
-
-        def run_onnx(z):
-            return model.generate(len(z), latents=z)
-
-        return int(model.metadata.latent_dim or 0), run_onnx
-    from ..inference import generate, resolve_target
-
-    _, spec = resolve_target(src.model, target, kind="latent")
-
-    def run_torch(z):
-        return generate(src.model, len(z), target=target, latents=z).cpu()
-
-    return int(spec.latent_dim or 0), run_torch
-
-
 def _batches(src: Source, n: int, *, target: str | None, generator, wanted: list[bool] | None
              ) -> Iterator[tuple[int, object]]:
     """``(first index, images)`` per chunk; chunks with nothing ``wanted`` are not run (their
     noise is still drawn, so every other image stays the same)."""
     import torch
 
+    from ..inference import latent_generator
+
     if src.kind == "onnx" and src.model.metadata.input_kind != "latent":
         raise ValueError(f"{src.description} translates images; `gtx generate` needs a latent "
                          "generator (use `gtx translate` for this file)")
-    latent_dim, run = _latent_runner(src, target)
+    latent_dim, run = latent_generator(src.model, target=target)
     for start in range(0, n, _CHUNK):
         z = torch.randn(min(_CHUNK, n - start), latent_dim, generator=generator)
         if wanted is None or any(wanted[start : start + len(z)]):
@@ -123,8 +108,8 @@ def _write_files(batches: Iterator[tuple[int, object]], paths: list[Path], keep:
     from PIL import Image
 
     from .._io import remove_stale_temps
-    from ..inference import from_batch
-    from ..pipeline import save_image
+    from ..inference.images import from_batch
+    from ..inference.pipeline import save_image
 
     remove_stale_temps(paths[0].parent)
     written = 0

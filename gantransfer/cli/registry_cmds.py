@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .. import registry
+from .. import factory, registry
 from ._console import console
 
 __all__ = ["register"]
@@ -44,7 +44,7 @@ def info_cmd(
         kind = "architecture" if name in registry.list() else "network"
         if name not in registry.list(kind="network") and kind == "network":
             kind = "architecture"  # let the architecture lookup produce the suggestions
-    spec = registry.spec(name, kind=kind)  # type: ignore[arg-type]
+    spec = factory.spec(name, kind=kind)  # type: ignore[arg-type]
     console.print(f"[bold]{spec.name}[/bold] ({spec.kind}) — {spec.summary}")
     source = f"{spec.distribution} {spec.version}" if spec.distribution else "registered in-process"
     console.print(f"object: {spec.object}   from: {source}")

@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
 import os
 import signal
-import time
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ._console import console
 
-__all__ = ["DistributedRunError", "build_run", "register"]
-
-log = logging.getLogger("gantransfer.cli")
-
-# A rank that only lost contact with a failed peer waits this long before exiting, so torchrun
-# (which stops the others as soon as one exits) sees the rank that failed first exit first and
-# names it as the root cause. torchrun normally terminates the waiting rank well within it.
-_PEER_GRACE_S = 10.0
-
+__all__ = ["build_run", "register"]
 
 # Set by `gtx train --nproc` for its workers: the parent reports the outcome once.
 _UNDER_GTX = "GANTRANSFER_UNDER_GTX_NPROC"
 
 
-class DistributedRunError(RuntimeError):
-    """A distributed training run failed; the message names the rank that failed first."""
+def __getattr__(name: str) -> Any:
+    # DistributedRunError lived here before launching moved to gantransfer.engine.launch; lazy,
+    # so `gtx --help` does not import the engine.
+    if name == "DistributedRunError":
+        from ..engine.launch import DistributedRunError
+
+        return DistributedRunError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def register(app: typer.Typer) -> None:
@@ -50,9 +42,10 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
     """
     import gantransfer
 
+    from ..config import build_config
     from ..data import DataConfig
     from ..engine import TrainConfig
-    from ..registry import load_class, make_config
+    from ..registry import load_class
     from ..runconfig import RunSpec, field_names
 
     spec = RunSpec(arch)
@@ -84,19 +77,11 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
             spec.train.pop("epochs")
         else:
             spec.train.pop("steps")
-    train = make_config(TrainConfig, spec.train, owner="the train config")
-    data_config = make_config(DataConfig, spec.data, owner="the data config")
+    train = build_config(TrainConfig, spec.train, owner="the train config")
+    data_config = build_config(DataConfig, spec.data, owner="the data config")
     # Built from the run's seed: the same command gives the same initial (and final) weights.
-    model = gantransfer.get(spec.architecture, seed=train.seed,
-                            **_lists_to_tuples(cls.Config, spec.model))
+    model = gantransfer.get(spec.architecture, seed=train.seed, **spec.model)
     return model, data_config, train
-
-
-def _lists_to_tuples(config_cls: type, values: dict) -> dict:
-    import dataclasses
-
-    tuples = {f.name for f in dataclasses.fields(config_cls) if isinstance(f.default, tuple)}
-    return {k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in values.items()}
 
 
 def train_cmd(
@@ -147,9 +132,12 @@ def train_cmd(
                                precision=precision, seed=seed, resume=resume,
                                overwrite=overwrite, skip_bad_images=skip_bad_images,
                                progress=progress)
-        _launch_torchrun(nproc, args, out=out)
+        _launch(nproc, args, out=out)
         return
-    with _reported_to_launcher():
+    from ..engine.launch import report_failures
+
+    # Deliberate exits (130 after Ctrl-C, usage errors' own codes) are not failures to report.
+    with report_failures(passthrough=(typer.Exit, typer.Abort)):
         _train(arch=arch, data=data, out=out, config=config, sets=list(set_ or []),
                steps=steps, epochs=epochs, batch_size=batch_size, device=device,
                precision=precision, seed=seed, resume=resume, overwrite=overwrite,
@@ -228,108 +216,25 @@ def _interrupted_line(latest: Path | None, *, out: Path, step: int | None = None
             f"`gtx train -o {out} --resume auto`")
 
 
-@contextlib.contextmanager
-def _reported_to_launcher() -> Iterator[None]:
-    """Under torchrun, leave this rank's error where the launcher and `gtx --nproc` read it.
-
-    The error goes to the file torchrun names in ``TORCHELASTIC_ERROR_FILE`` (the format of
-    torch.distributed.elastic's ErrorHandler, so torchrun's summary shows the message), with the
-    rank, the exact time and whether it only lost contact with a failed peer added under
-    ``extraInfo.gantransfer``. A rank that lost contact waits (see ``_PEER_GRACE_S``) so that the
-    rank that really failed exits first.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 or "RANK" not in os.environ:
-        yield
-        return
-    try:
-        yield
-    except (typer.Exit, typer.Abort):  # deliberate exit codes (130 after Ctrl-C)
-        raise
-    except Exception as exc:
-        from ..engine.distributed import is_peer_failure
-
-        peer_lost = is_peer_failure(exc)
-        _write_error_file(exc, rank=int(os.environ["RANK"]), peer_lost=peer_lost)
-        if peer_lost and "TORCHELASTIC_RUN_ID" in os.environ:
-            time.sleep(_PEER_GRACE_S)
-        raise
-
-
-def _write_error_file(exc: BaseException, *, rank: int, peer_lost: bool) -> None:
-    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
-    if not path:
-        return
-    now = time.time()
-    data = {"message": {"message": f"{type(exc).__name__}: {exc}", "extraInfo": {
-        "py_callstack": "".join(traceback.format_exception(exc)),
-        "timestamp": str(int(now)),
-        "gantransfer": {"rank": rank, "peer_lost": peer_lost, "time": now},
-    }}}
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(data))
-    except OSError as err:  # reporting must never hide the error being reported
-        log.warning("could not write the error file %s for torchrun: %s", path, err)
-
-
-def _first_failure(failures: dict) -> str:
-    """One line naming the rank that failed first and why, from torchrun's failure records.
-
-    Ranks that only lost contact with a failed peer are passed over while another rank has its
-    own error; among the rest the earliest (by the time written in its error file) wins.
-    """
-    def info(failure) -> dict:
-        message = failure.message if isinstance(failure.message, dict) else {}
-        return (message.get("extraInfo") or {}).get("gantransfer") or {}
-
-    def order(item):
-        rank, failure = item
-        extra = info(failure)
-        return (bool(extra.get("peer_lost", False)), not extra, extra.get("time", 0.0),
-                failure.timestamp, rank)
-
-    rank, failure = min(failures.items(), key=order)
-    message = failure.message
-    if isinstance(message, dict):
-        message = message.get("message", "")
-    if info(failure) and message:
-        return f"rank {rank} failed: {message}"
-    if failure.exitcode < 0:
-        return f"rank {rank} was killed by {failure.signal_name()} (out of memory?)"
-    return f"rank {rank} failed with exit code {failure.exitcode}; see its log above"
-
-
-def _launch_torchrun(nproc: int, args: list[str], *, out: Path) -> None:
-    """Run torchrun's launcher (``--standalone --nproc-per-node N -m gantransfer train ...``).
-
-    The launcher runs in this process, so its failure report becomes one line here instead of
-    torchrun's traceback. ``--standalone`` gives a single-node rendezvous on a free local port.
+def _launch(nproc: int, args: list[str], *, out: Path) -> None:
+    """`gtx train --nproc N`: :func:`gantransfer.engine.launch.launch` over ``gantransfer train``.
 
     Raises:
-        DistributedRunError: a worker failed; the message names the rank that failed first.
+        DistributedRunError: a worker failed (the message names the rank that failed first).
         typer.Exit: 130 on Ctrl-C, 143 on SIGTERM (the workers stop at a step boundary and
-            save; torchrun's agent gives them TORCH_ELASTIC_SHUTDOWN_TIMEOUT, default 30 s),
-            128+N on another signal.
+            save), 128+N on another signal.
     """
-    from torch.distributed.elastic.multiprocessing import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args, run
-
     from ..engine.checkpoint import find_latest
-
-    argv = ["--standalone", "--nproc-per-node", str(nproc), "-m", "gantransfer", "train", *args]
-    log.info("starting torchrun %s", " ".join(argv))
-    os.environ[_UNDER_GTX] = "1"  # inherited by the workers
+    from ..engine.interrupts import TrainingInterrupted
+    from ..engine.launch import launch
     from .app import _state
 
+    env = {_UNDER_GTX: "1"}  # the workers leave the final report to this process
     if _state["debug"]:  # --debug is a root option: pass it on as the variable main() reads
-        os.environ["GTX_DEBUG"] = "1"
+        env["GTX_DEBUG"] = "1"
     try:
-        run(parse_args(argv))
-    except ChildFailedError as exc:
-        raise DistributedRunError(_first_failure(exc.failures)) from None
-    except SignalException as exc:
-        if exc.sigval in (signal.SIGINT, signal.SIGTERM):
-            console.print(_interrupted_line(find_latest(out), out=out, signum=exc.sigval))
-        raise typer.Exit(128 + int(exc.sigval)) from None
+        launch(nproc, ["train", *args], module="gantransfer", env=env)
+    except TrainingInterrupted as exc:
+        if exc.signum in (signal.SIGINT, signal.SIGTERM):
+            console.print(_interrupted_line(find_latest(out), out=out, signum=exc.signum))
+        raise typer.Exit(exc.exit_code) from None

@@ -1,65 +1,31 @@
 """`gtx translate SOURCE INPUT... -o OUT`: translate image files/folders with a model or ONNX file.
 
-SOURCE is a run directory or checkpoint (PyTorch, through ``gantransfer.load`` and
-``gantransfer.inference``) or an ``.onnx`` file (through ``gantransfer.onnx``). Both use the same
-image plumbing, so they give the same pixels within the export tolerance. Files go through
-:func:`gantransfer.pipeline.translate_files` (decoding, inference and saving overlapped).
+SOURCE is a run directory or checkpoint (PyTorch) or an ``.onnx`` file (onnxruntime), resolved by
+:func:`gantransfer.inference.open_source`; :func:`gantransfer.inference.translator` picks what
+runs it. Both use the same image plumbing, so they give the same pixels within the export
+tolerance. Files go through :func:`gantransfer.inference.translate_files` (decoding, inference
+and saving overlapped).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._console import console
 from ._options import Overwrite, SkipExisting, existing_from_flags
 
-__all__ = ["Source", "open_source", "register", "resolve_device"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ..inference import Source
 
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; other names (``cpu``, ``cuda``,
-    ``cuda:N``, ``mps``) must name a device that exists here (a clear error otherwise)."""
-    import torch
-
-    if device != "auto":
-        from ..engine.config import resolve_device as check
-
-        return str(check(device))
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-@dataclass
-class Source:
-    """A loaded model: a GANModel (``torch``) or an OnnxModel (``onnx``)."""
-
-    kind: str  # "torch" | "onnx"
-    model: Any
-    description: str
-
-
-def open_source(source: Path, *, device: str = "auto", providers: str = "auto",
-                ema: bool | None = None, **onnx_options: Any) -> Source:
-    """Open ``source``: an ``.onnx`` file goes to the runtime, anything else to ``gantransfer.load``."""
-    if source.suffix.lower() == ".onnx":
-        from ..export import runtime
-
-        names = "auto" if providers == "auto" else [p.strip() for p in providers.split(",")]
-        model = runtime.load(source, providers=names, **onnx_options)
-        return Source("onnx", model, f"{source} (onnxruntime: {', '.join(model.providers)})")
-    from ..engine.checkpoint import load
-
-    dev = resolve_device(device)
-    model = load(source, device=dev, ema=ema)
-    return Source("torch", model, f"{source} ({model.arch_name}, PyTorch on {dev})")
+__all__ = ["register"]
 
 
 def _int8_hint(src: Source, source: Path, runner: Any, *, images: int) -> str | None:
     """The measured rule's pointer to the int8 ONNX path, with the commands (or None)."""
-    from .._translate_plan import int8_hint
+    from ..inference.defaults import int8_hint
 
     if src.kind == "onnx":
         on_cpu = src.model.providers[0] == "CPUExecutionProvider"
@@ -188,7 +154,7 @@ def register(app: typer.Typer) -> None:
         model.
         """
         from ..data.images import set_max_pixels
-        from ..pipeline import as_translator, translate_files
+        from ..inference import open_source, translate_files, translator
 
         if max_pixels is not None:
             set_max_pixels(max_pixels)
@@ -210,21 +176,8 @@ def register(app: typer.Typer) -> None:
                           "(--skip-existing)", highlight=False)
             return
         src = open_source(source, device=device, providers=providers, ema=ema)
-        if src.kind == "onnx":
-            meta = src.model.metadata
-            if target is not None and target not in (meta.target, meta.direction):
-                raise ValueError(f"{source} holds target {meta.target!r}, not {target!r}; "
-                                 "export the other direction to its own file")
-            wrong = [f"--{name} {value}" for name, value, ok in (
-                ("precision", precision, ("auto", "fp32")), ("compile", compile, ("auto", "off")))
-                if value not in ok]
-            if wrong:
-                raise ValueError(f"{' and '.join(wrong)} apply to PyTorch sources; an .onnx file "
-                                 "runs at the precision it was exported with (export an int8 "
-                                 "file for faster CPU inference)")
-            precision, compile = "fp32", "off"
-        runner = as_translator(src.model, target=target, precision=precision, compile=compile,
-                               bucket=bucket, images=len(pairs))
+        runner = translator(src.model, target=target, precision=precision, compile=compile,
+                            bucket=bucket, images=len(pairs))
         batch_size = batch_size or runner.batch_size
         console.print(f"translating {len(pairs)} image(s) with {src.description}: "
                       f"{runner.description}, batch {batch_size}", highlight=False)

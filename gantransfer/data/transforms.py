@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..pixels import from_uint8
 from .folders import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -248,5 +249,4 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     if array.ndim == 2:
         array = array[:, :, None]
     # A copy: Pillow's buffer is read-only, and torch wants writable memory.
-    tensor = torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C"))
-    return tensor.to(torch.float32).div_(127.5).sub_(1.0)
+    return from_uint8(torch.from_numpy(np.array(array.transpose(2, 0, 1), order="C")))

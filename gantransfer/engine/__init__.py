@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from .callbacks import Callback, LogCallback
+from .callbacks import Callback, LogCallback, MetricsWriter
 from .checkpoint import (
     CheckpointCorruptError,
     CheckpointError,
@@ -14,22 +14,27 @@ from .checkpoint import (
     load,
     read_checkpoint,
     save_checkpoint,
+    save_model,
 )
 from .config import TrainConfig, resolve_device
 from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
 from .grid import make_grid, save_grid
+from .interrupts import TrainingInterrupted
+from .launch import DistributedRunError, launch, report_failures
 from .rundir import RunDirectoryError, RunDirectoryInUseError, RunExistsError
 from .sampler import ResumableSampler
-from .trainer import Trainer, TrainingInterrupted
+from .trainer import Trainer
 
 __all__ = [
     "EMA",
     "Callback",
     "CheckpointCorruptError",
     "CheckpointError",
+    "DistributedRunError",
     "EngineContext",
     "LogCallback",
+    "MetricsWriter",
     "ResumableSampler",
     "RunDirectoryError",
     "RunDirectoryInUseError",
@@ -39,10 +44,13 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingInterrupted",
     "find_latest",
+    "launch",
     "load",
     "make_grid",
     "read_checkpoint",
+    "report_failures",
     "resolve_device",
     "save_checkpoint",
     "save_grid",
+    "save_model",
 ]

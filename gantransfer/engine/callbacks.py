@@ -1,21 +1,26 @@
-"""Trainer callbacks: hooks for progress display, logging and custom side effects.
+"""Trainer callbacks: hooks for progress display, logging, the metrics file and custom side
+effects.
 
 A progress bar reads ``trainer.step``, ``trainer.total_steps``, ``trainer.start_step``,
-``trainer.epoch``, ``trainer.latest_losses`` and ``trainer.its_per_sec``.
+``trainer.epoch``, ``trainer.latest_losses`` and ``trainer.its_per_sec``. The run's
+``metrics.jsonl`` is written by :class:`MetricsWriter`, a callback the Trainer always runs first.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._io import atomic_write_bytes
+
 if TYPE_CHECKING:  # pragma: no cover
     from .trainer import Trainer
 
-__all__ = ["Callback", "LogCallback"]
+__all__ = ["Callback", "LogCallback", "MetricsWriter"]
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +75,34 @@ class LogCallback(Callback):
 
     def on_train_end(self, trainer: Trainer) -> None:
         self.logger.info("finished at step %d", trainer.step)
+
+
+class MetricsWriter(Callback):
+    """Appends every log record to ``RUN/metrics.jsonl`` (one JSON object per line; rank 0).
+
+    When a run starts or resumes at step ``S``, lines of steps after ``S`` (logged by a run that
+    was interrupted after its last checkpoint) are dropped first, so no step is logged twice.
+    """
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        path = trainer.run_dir / "metrics.jsonl"
+        if trainer.is_main and path.exists():
+            lines = [ln for ln in path.read_text().splitlines()
+                     if ln.strip() and _logged_step(ln) <= trainer.step]
+            atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
+
+    def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        if not trainer.is_main:
+            return
+        path = trainer.run_dir / "metrics.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+def _logged_step(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):  # a line cut short by a crash: drop it
+        return 1 << 62
+

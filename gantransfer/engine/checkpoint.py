@@ -1,7 +1,9 @@
-"""Checkpoint files: writing, validated reading, finding the latest, rebuilding a model.
+"""Checkpoint files: the state layout, writing, validated reading, finding the latest,
+rebuilding a model.
 
 A checkpoint is a ``torch.save``d dict of tensors and plain data only, so it loads with
-``torch.load(weights_only=True)`` and never runs code from the file. Keys (format version 1):
+``torch.load(weights_only=True)`` and never runs code from the file. :func:`training_state`
+builds it from a Trainer and :func:`restore_training_state` puts it back. Keys (format version 1):
 
 ``format`` ("gantransfer.checkpoint"), ``format_version``, ``architecture``, ``config`` (the
 model config as plain data), ``train_config``, ``data_config`` (plain or None), ``model``
@@ -12,6 +14,8 @@ consumed in the current epoch), ``sample_inputs``, ``nonfinite`` (counters), ``o
 ``versions`` (gantransfer, torch, plugin distribution and version), and last ``checksum``
 ({"algorithm", "digest"}: a content digest of every other key, see ``_checksum``), verified on
 every read. Files written before checksums existed have no ``checksum`` key and still load.
+:func:`save_model` writes a checkpoint of a model that was not trained here (e.g. official
+weights): ``step`` 0 and no optimizer state, enough for :func:`load`, export and translation.
 """
 
 from __future__ import annotations
@@ -22,13 +26,18 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .._io import atomic_path
+from ..config import to_plain
 from ._checksum import ALGORITHM, content_digest
+from .sampler import mix_seed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .trainer import Trainer
 
 __all__ = [
     "FORMAT",
@@ -43,9 +52,13 @@ __all__ = [
     "move_aside",
     "newest_intact",
     "read_checkpoint",
+    "restore_training_state",
+    "resume_point",
     "rotate",
     "save_checkpoint",
+    "save_model",
     "set_rng_state",
+    "training_state",
     "versions_for",
 ]
 
@@ -160,17 +173,153 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def versions_for(architecture: str | None) -> dict[str, Any]:
     """Library versions, and the distribution that provides ``architecture``, for a checkpoint."""
-    import gantransfer
+    from .. import registry
+    from .._version import __version__
 
-    out: dict[str, Any] = {"gantransfer": gantransfer.__version__, "torch": str(torch.__version__),
+    out: dict[str, Any] = {"gantransfer": __version__, "torch": str(torch.__version__),
                            "plugin": None, "plugin_version": None}
     if architecture:
         try:
-            spec = gantransfer.spec(architecture)
-            out["plugin"], out["plugin_version"] = spec.distribution, spec.version
+            found = registry.entry(architecture)
+            out["plugin"], out["plugin_version"] = found.distribution, found.version
         except Exception as exc:  # versions are informative; never fail a save over them
             log.debug("no distribution info for %r: %s", architecture, exc)
     return out
+
+
+# -- the training state -----------------------------------------------------------------------
+def training_state(run: Trainer, *, rng: dict[str, Any], rng_ranks: list[Any] | None
+                   ) -> dict[str, Any]:
+    """The checkpoint of ``run`` at its current step, laid out as the module docstring says.
+
+    ``rng`` is this process's RNG state (:func:`get_rng_state`), ``rng_ranks`` every rank's
+    (None when they could not be gathered). The caller makes ``run.model.nets`` hold the plain
+    nets (state-dict keys without DDP's ``module.`` prefix).
+    """
+    return {
+        "architecture": run.arch_name,
+        "config": to_plain(run.model.config),
+        "train_config": to_plain(run.config),
+        "data_config": to_plain(run.data_config) if run.data_config is not None else None,
+        "model": run.model.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None else None,
+        "optimizers": {g: o.state_dict() for g, o in run.optimizers.items()},
+        "schedulers": {g: s.state_dict() for g, s in run.schedulers.items()},
+        "scalers": {g: s.state_dict() for g, s in run.scalers.items()},
+        "rng": rng,
+        "rng_ranks": rng_ranks,
+        "world_size": run.world_size,
+        "step": run.step,
+        "epoch": run.epoch,
+        "data_position": run.position,
+        "sample_inputs": run.sample_inputs,
+        "nonfinite": {"total": run.ctx.nonfinite_total,
+                      "consecutive": run.consecutive_nonfinite},
+        "optimizer_steps": dict(run.ctx.optimizer_steps),
+        "versions": versions_for(run.arch_name),
+    }
+
+
+def restore_training_state(run: Trainer, data: dict[str, Any]) -> None:
+    """Put a checkpoint read by :func:`read_checkpoint` back into ``run`` (set up already).
+
+    Raises:
+        CheckpointError: the checkpoint is of another architecture or config, or its EMA,
+            optimizer, scheduler or scaler groups do not match the run's (precision changed?).
+    """
+    mine = to_plain(run.model.config)
+    if data["architecture"] != run.arch_name or data["config"] != mine:
+        diff = sorted(k for k in set(mine) | set(data["config"])
+                      if mine.get(k) != data["config"].get(k))
+        raise CheckpointError(
+            f"the checkpoint is for architecture {data['architecture']!r} with a different "
+            f"config than this model ({run.arch_name!r}; differing fields: {diff}). Build "
+            "the model with the checkpoint's config, or start a new run directory."
+        )
+    changed = {k: (v, to_plain(run.config).get(k))
+               for k, v in (data.get("train_config") or {}).items()
+               if to_plain(run.config).get(k) != v}
+    if changed:  # allowed (e.g. more steps), but worth a line in the log
+        log.info("train settings changed since the checkpoint (old, new): %s", changed)
+    run.model.load_state_dict(data["model"])
+    if (data.get("ema") is None) != (run.ema is None):
+        raise CheckpointError("ema_decay was switched on/off since the checkpoint; "
+                              "keep the same setting to resume")
+    if run.ema is not None:
+        run.ema.load_state_dict(data["ema"])
+    for name, part in (("optimizers", run.optimizers), ("schedulers", run.schedulers),
+                       ("scalers", run.scalers)):
+        saved = data.get(name) or {}
+        if sorted(saved) != sorted(part):
+            raise CheckpointError(f"checkpoint {name} {sorted(saved)} do not match this "
+                                  f"run's {sorted(part)} (precision changed?)")
+        for g, obj in part.items():
+            obj.load_state_dict(saved[g])
+    run.step, run.epoch, run.position = data["step"], data["epoch"], data["data_position"]
+    run.sample_inputs = data.get("sample_inputs")
+    run.ctx.nonfinite_total = data["nonfinite"]["total"]
+    run.consecutive_nonfinite = data["nonfinite"]["consecutive"]
+    run.ctx.optimizer_steps.update(data.get("optimizer_steps", {}))
+    _restore_rng(run, data)
+
+
+def _restore_rng(run: Trainer, data: dict[str, Any]) -> None:
+    saved_world = data.get("world_size", 1)
+    if saved_world != run.world_size and run.is_main:
+        # The data position counts samples per rank, so it means something else now.
+        log.warning("the checkpoint was written by %d process(es), this run has %d: the "
+                    "epoch's data order continues only approximately; resume with the same "
+                    "process count for an exact continuation", saved_world, run.world_size)
+    ranks = data.get("rng_ranks")
+    if ranks and len(ranks) == run.world_size:
+        set_rng_state(ranks[run.rank])
+    elif run.rank == 0:
+        set_rng_state(data["rng"])
+    else:
+        # Saved by a run of another size, or on Ctrl-C without the other ranks' states:
+        # a deterministic per-rank stream from (seed, rank, step) instead.
+        seed = mix_seed(run.config.seed, run.rank, run.step)
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        log.info("rank %d: RNG re-derived from (seed, rank, step) on resume", run.rank)
+
+
+def resume_point(resume: str | os.PathLike[str] | None, run_dir: str | os.PathLike[str], *,
+                 move_damaged: bool) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint ``fit(resume=...)`` continues from and its verified content, or None for
+    a fresh run: ``"auto"`` is the newest intact checkpoint of ``run_dir`` (damaged ones are
+    skipped, and renamed aside with ``move_damaged``), a path is that checkpoint or run."""
+    if resume is None:
+        return None
+    if resume == "auto":
+        # Falls back past damaged checkpoints (warning, renamed aside by the writer): a run
+        # on a flaky disk continues from its newest intact state instead of failing.
+        found = newest_intact(run_dir, move_damaged=move_damaged)
+        if found is None:
+            log.info("no checkpoint in %s: starting a fresh run", run_dir)
+        return found
+    path = resolve(resume)
+    return path, read_checkpoint(path)
+
+
+def save_model(model: Any, path: str | os.PathLike[str], *,
+               source: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (built with ``gantransfer.get`` or a plugin's own loader, not trained
+    here) as a checkpoint that :func:`load` rebuilds: its architecture, config and weights at
+    step 0; ``source`` (plain data) records where the weights came from. Atomic.
+
+    Raises:
+        ValueError: ``model.arch_name`` is not set (build models with ``gantransfer.get``).
+    """
+    arch = getattr(model, "arch_name", None)
+    if not arch:
+        raise ValueError("model.arch_name is not set; build models with gantransfer.get(name)")
+    return save_checkpoint({
+        "architecture": arch, "config": to_plain(model.config), "model": model.state_dict(),
+        "ema": None, "step": 0, "epoch": 0, "versions": versions_for(arch),
+        **({"source": source} if source is not None else {}),
+    }, path)
 
 
 # -- reading and writing ----------------------------------------------------------------------
@@ -360,7 +509,7 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
             weights that do not fit the config, or generator weights holding NaN/inf.
     """
     from .. import registry
-    from ..config import from_plain
+    from ..config import build_config
 
     path = resolve(path_or_run_dir)
     try:
@@ -379,7 +528,7 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
     except registry.UnknownPluginError as exc:
         raise CheckpointError(_unknown_architecture(path, arch, data.get("versions"))) from exc
     try:
-        model = cls(from_plain(cls.Config, data["config"]))
+        model = cls(build_config(cls.Config, data["config"], owner=f"architecture {arch!r}"))
     # LookupError: the config names a network that is not registered (a damaged name too).
     except (TypeError, ValueError, LookupError) as exc:
         raise CheckpointError(

@@ -6,19 +6,13 @@ run and is independent of the architecture, so the same fields work for every pl
 
 from __future__ import annotations
 
-import os
-import re
 from dataclasses import dataclass
 
-import torch
-
 from ..config import check_choices, field
-from .precision import PRECISIONS
+from ..device import check_device_name, resolve_device
+from ..precision import ALLOWED
 
 __all__ = ["TrainConfig", "check_device_name", "resolve_device"]
-
-# auto, cpu, mps, cuda (the current CUDA device) or cuda:N (the N-th visible one).
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass(kw_only=True)
@@ -41,7 +35,7 @@ class TrainConfig:
     precision: str = field(
         "fp32", help="fp32; bf16 (autocast); fp16 (autocast + grad scaler, CUDA only); "
         "auto (bf16 where the hardware computes it natively, else fp32)",
-        choices=PRECISIONS,
+        choices=ALLOWED["training"],
     )
     seed: int = field(0, help="seed for data order, noise and crops (gtx train also builds the "
                       "model's initial weights from it)")
@@ -92,50 +86,3 @@ class TrainConfig:
             )
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
-
-
-def check_device_name(name: object, *, owner: str = "device") -> str:
-    """Return ``name`` if it is ``auto``, ``cpu``, ``mps``, ``cuda`` or ``cuda:N``.
-
-    Only the spelling is checked; :func:`resolve_device` checks that the device exists here.
-
-    Raises:
-        ValueError: another value, with the accepted spellings.
-    """
-    if not isinstance(name, str) or not _DEVICE.match(name):
-        raise ValueError(f"{owner} must be auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps, "
-                         f"got {name!r}")
-    return name
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda, then mps, then cpu; other names are checked for availability.
-
-    ``cuda:N`` must name a visible CUDA device (``0 <= N < torch.cuda.device_count()``).
-
-    Raises:
-        ValueError: a name that is not a device (see :func:`check_device_name`).
-        RuntimeError: the device is not available here; the message lists what is.
-    """
-    check_device_name(name)
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            build = " (this torch is a CPU-only build)" if torch.version.cuda is None else ""
-            raise RuntimeError(f"device {name!r} requested but CUDA is not available{build}; "
-                               "use device 'auto' or 'cpu'")
-        count = torch.cuda.device_count()
-        if ":" in name and int(name.partition(":")[2]) >= count:
-            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-            note = f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else ""
-            raise RuntimeError(
-                f"device {name!r} requested but {count} CUDA device(s) are visible{note}: "
-                f"use one of {', '.join(f'cuda:{i}' for i in range(count))}")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("device 'mps' requested but MPS is not available; use device='auto'")
-    return torch.device(name)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn import discriminate
+from ..precision import Precision
 from . import distributed
 from .ema import EMA
 
@@ -24,8 +25,6 @@ __all__ = ["NORM_TYPES", "EngineContext", "TrainingDivergedError", "fp32_norms",
 
 log = logging.getLogger(__name__)
 
-
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 # Devices whose low-precision batch/instance norm kernels accumulate their statistics in fp32
 # (measured on an H200, torch 2.11: the bf16 output equals the fp32 result rounded to bf16).
@@ -111,7 +110,7 @@ class EngineContext:
         optimizers: dict[str, torch.optim.Optimizer],
         groups: dict[str, list[str]],
         scalers: dict[str, torch.amp.GradScaler],
-        precision: str,
+        precision: Precision | str,
         device: torch.device,
         grad_clip: float | None,
         ema: EMA | None,
@@ -122,7 +121,7 @@ class EngineContext:
         self.optimizers = optimizers
         self.groups = groups
         self.scalers = scalers
-        self.precision = precision
+        self.precision = Precision(precision)  # resolved by the Trainer (a name is accepted)
         self.device = device
         self.grad_clip = grad_clip
         self.ema = ema
@@ -222,9 +221,9 @@ class EngineContext:
         model's to keep in fp32 (``.float()`` on logits), though torch's autocast already runs
         mse/l1/BCE-with-logits in fp32.
         """
-        if self.precision == "fp32":
+        dtype = self.precision.autocast_dtype
+        if dtype is None:
             return contextlib.nullcontext()
-        dtype = _DTYPES[self.precision]
         if self.device.type in _EXACT_NORM_DEVICES:
             return torch.autocast(self.device.type, dtype=dtype)
         # Looked up per call (cheap next to a step): a distributed run swaps BatchNorm layers

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .._io import atomic_path
+from ..pixels import to_uint8
 
 __all__ = ["make_grid", "save_grid"]
 
@@ -47,7 +48,7 @@ def make_grid(rows: dict[str, Tensor]) -> Tensor:
             t = torch.cat([t, pad])
         lines.append(torch.cat(list(t), dim=2))  # C×H×(N·W)
     grid = torch.cat(lines, dim=1)  # C×(R·H)×(N·W)
-    return ((grid.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0)
+    return to_uint8(grid).permute(1, 2, 0)
 
 
 def save_grid(rows: dict[str, Tensor], path: str | os.PathLike[str]) -> Path:

@@ -26,10 +26,14 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+import torch
+
 from .._io import pid_running
+from ..config import write_toml
+from . import distributed
 
 __all__ = ["LOCK_NAME", "RunDirectoryError", "RunDirectoryInUseError", "RunExistsError",
-           "RunLock", "describe_run", "move_aside"]
+           "RunLock", "claim", "describe_run", "move_aside", "write_config"]
 
 log = logging.getLogger(__name__)
 
@@ -221,4 +225,56 @@ def _read(fh: IO[str]) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def claim(run_dir: str | os.PathLike[str], *, new_run: bool, overwrite: bool, is_main: bool,
+          rank: int, device: torch.device) -> RunLock | None:
+    """Rank 0 locks ``run_dir`` and, for a new run, checks that it holds no run (or moves that
+    aside with ``overwrite``). Every rank learns the outcome before any other collective, so a
+    refusal stops all ranks at once instead of leaving them waiting for rank 0. Returns rank 0's
+    lock (None on the other ranks).
+
+    Raises:
+        RunExistsError, RunDirectoryInUseError, OSError: on rank 0 (the message says why).
+        distributed.PeerFailedError: on the other ranks when rank 0 could not start.
+    """
+    run_dir = Path(run_dir)
+    lock: RunLock | None = None
+    error: BaseException | None = None
+    if is_main:
+        try:
+            lock = RunLock(run_dir).acquire()
+            held = describe_run(run_dir) if new_run else None
+            if held and overwrite:
+                move_aside(run_dir)
+            elif held:
+                raise RunExistsError(
+                    f"run directory {run_dir} already holds a run ({held}); a new run "
+                    "there would mix with it (load and export would pick the old, "
+                    "higher-step checkpoints). Continue it with --resume auto "
+                    "(fit(resume='auto')), train into another directory, or pass "
+                    "--overwrite (fit(overwrite=True)) to move the old run aside to "
+                    f"{run_dir.name}.replaced-<date>-<time>/ (nothing is deleted)")
+        except (RunDirectoryError, OSError) as exc:
+            error = exc
+    try:
+        failed = distributed.any_rank(error is not None, device=device)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    if failed:
+        if lock is not None:
+            lock.release()
+        if error is not None:
+            raise error
+        raise distributed.PeerFailedError(
+            f"rank {rank}: rank 0 could not start the run in {run_dir} (see its error)")
+    return lock
+
+
+def write_config(run_dir: str | os.PathLike[str], resolved: dict[str, Any]) -> None:
+    """Write the run's resolved config (architecture, model, train and data sections) to
+    ``RUN/config.toml``, where ``gtx train --resume`` reads it back."""
+    write_toml(Path(run_dir) / "config.toml", resolved)
 

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from ..data.folders import ImageReadError, list_images
 from ..data.images import read_image
+from ..pixels import to_uint8
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -116,7 +117,7 @@ def to_uint8_rgb(images: Tensor) -> Tensor:
         raise ValueError(f"expected N×C×H×W images with C = 1 or 3, got shape "
                          f"{tuple(images.shape)}")
     if images.is_floating_point():
-        images = ((images.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        images = to_uint8(images)
     elif images.dtype != torch.uint8:
         raise ValueError(f"expected uint8 (0..255) or float ([-1, 1]) images, got {images.dtype}")
     return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images

@@ -1,13 +1,14 @@
-"""Torch -> ONNX export with verification, int8 quantisation, and the onnxruntime runtime.
+"""Torch -> ONNX export with verification, and int8 quantisation.
 
-``gantransfer.export_onnx`` is :func:`export_onnx`; ``gantransfer.onnx`` is
-:mod:`gantransfer.export.runtime`. onnx and onnxruntime are imported only when these run.
+``gantransfer.export_onnx`` is :func:`export_onnx`. The runtime that runs the files is
+``gantransfer.onnx`` (:mod:`gantransfer.inference.onnx_backend`). onnx and onnxruntime are
+imported only when these run.
 """
 
 from __future__ import annotations
 
+from ..targets import METADATA_PREFIX, OnnxMetadata
 from .exporter import ExportResult, ExportVerificationError, export_onnx
-from .metadata import METADATA_PREFIX, OnnxMetadata
 from .quantize import CalibrationError, QuantizationError, QuantizationReport, quantize_int8
 
 __all__ = [

@@ -19,8 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..model import ExportSpec
-from .metadata import OnnxMetadata
+from ..targets import ExportSpec, OnnxMetadata
 
 __all__ = ["BenchRow", "benchmark_network", "count_flops", "format_table", "machine_summary"]
 
@@ -86,7 +85,7 @@ def benchmark_network(net: nn.Module | None, spec: ExportSpec, *, size: int = 25
 def _benchmark(net: nn.Module | None, spec: ExportSpec, *, size: int, batches: Sequence[int],
                repeats: int, warmup: int, device: str, onnx_path: str | Path | None,
                threads: int | None) -> list[BenchRow]:
-    from . import runtime
+    from ..inference.onnx_backend import load
     from .exporter import export_network
 
     dev = torch.device(device)
@@ -100,10 +99,7 @@ def _benchmark(net: nn.Module | None, spec: ExportSpec, *, size: int, batches: S
         if onnx_path is not None:
             files["onnxruntime"] = Path(onnx_path)
         elif net is not None:
-            meta = OnnxMetadata(input_kind=spec.input, in_channels=spec.in_channels,
-                                out_channels=spec.out_channels, size_divisor=spec.size_divisor,
-                                min_size=spec.min_size, latent_dim=spec.latent_dim,
-                                image_size=spec.image_size, target="bench")
+            meta = OnnxMetadata.from_spec(spec, target="bench")
             for precision in ("fp32", "fp16") if dev.type == "cuda" else ("fp32",):
                 name = "onnxruntime" if precision == "fp32" else "onnxruntime fp16"
                 files[name] = export_network(net, spec, Path(tmp) / f"{precision}.onnx",
@@ -121,7 +117,7 @@ def _benchmark(net: nn.Module | None, spec: ExportSpec, *, size: int, batches: S
         for name, path in files.items():
             # No spin-waiting: onnxruntime's idle threads would otherwise busy-wait after each
             # run and steal the cores from the PyTorch run that follows (interleaving).
-            model = runtime.load(path, providers=providers, strict=dev.type == "cuda",
+            model = load(path, providers=providers, strict=dev.type == "cuda",
                                  threads=threads,
                                  session_config={"session.intra_op.allow_spinning": "0"})
             backends[name] = lambda x, m=model: m.run(x.numpy())

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..data.folders import DataError, ImageReadError, list_images
+from ..pixels import from_uint8
 
 __all__ = ["DEFAULT_CALIB_COUNT", "HOLDOUT_MIN_IMAGES", "CalibrationError",
            "calibration_split", "check_calibration_files", "load_calibration_images"]
@@ -90,7 +91,8 @@ def load_calibration_images(paths: Sequence[Path], *, channels: int, size: tuple
     """Read ``paths`` with the project's reader as an ``N×C×H×W`` float32 array in [-1, 1].
 
     Images are converted to ``channels`` (the data layer's rules), resized to cover ``size``
-    (h, w) and centre-cropped, then normalised exactly like inference (``x / 127.5 - 1``).
+    (h, w) and centre-cropped, then normalised exactly like inference
+    (:func:`gantransfer.pixels.from_uint8`).
     Unreadable files are skipped with a warning; :class:`CalibrationError` (naming ``folder``)
     when none is readable.
     """
@@ -103,9 +105,9 @@ def load_calibration_images(paths: Sequence[Path], *, channels: int, size: tuple
         except ImageReadError as exc:
             log.warning("calibration: skipping %s (%s)", path, exc.reason)
             continue
-        arr = np.asarray(_center_resize(img, size), dtype=np.float32)
+        arr = np.asarray(_center_resize(img, size))
         arr = arr[:, :, None] if arr.ndim == 2 else arr
-        arrays.append(arr.transpose(2, 0, 1) / 127.5 - 1.0)
+        arrays.append(from_uint8(arr.transpose(2, 0, 1)))
     if paths and not arrays:
         where = folder if folder is not None else paths[0].parent
         raise CalibrationError(f"calibration folder {where} has no readable images "

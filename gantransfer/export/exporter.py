@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from .._io import atomic_path
-from ..model import ExportSpec
-from .metadata import OnnxMetadata
+from ..precision import Precision
+from ..targets import ExportSpec, OnnxMetadata
 from .verify import DEFAULT_ATOL, ExportVerificationError, compare, verification_shapes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,22 +79,20 @@ def _exporter_min_opset() -> int:
 @functools.cache
 def _runtime_max_opset(upper: int) -> int:
     """The newest default-domain opset onnxruntime here loads (probed with an Identity model)."""
-    import onnxruntime as ort
     from onnx import TensorProto, helper
+
+    from ..inference.onnx_backend import open_session
 
     value = helper.make_tensor_value_info
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "opset_probe",
                               [value("x", TensorProto.FLOAT, [1])],
                               [value("y", TensorProto.FLOAT, [1])])
-    options = ort.SessionOptions()
-    options.log_severity_level = 4  # the failures are the probe: keep them quiet
     for version in range(upper, 0, -1):
         opsets = [helper.make_opsetid("", version)]
         model = helper.make_model(graph, opset_imports=opsets,
                                   ir_version=helper.find_min_ir_version_for(opsets))
-        try:
-            ort.InferenceSession(model.SerializeToString(), options,
-                                 providers=["CPUExecutionProvider"])
+        try:  # the failures are the probe: keep them quiet (fatal-only logging)
+            open_session(model.SerializeToString(), log_level=4)
         except Exception:  # "does not load" is the answer being probed
             continue
         return version
@@ -241,7 +239,7 @@ def _resolve_model(model_or_checkpoint: Any, ema: bool | None) -> GANModel:
 
 
 def _metadata(model: GANModel, name: str, spec: ExportSpec, precision: str) -> OnnxMetadata:
-    from .. import __version__
+    from .._version import __version__
     from ..config import to_plain
 
     try:
@@ -249,13 +247,10 @@ def _metadata(model: GANModel, name: str, spec: ExportSpec, precision: str) -> O
     except TypeError:  # a third-party config with non-plain values: record what we can
         config = {f.name: repr(getattr(model.config, f.name))
                   for f in dataclasses.fields(model.config)}
-    return OnnxMetadata(
-        input_kind=spec.input, in_channels=spec.in_channels, out_channels=spec.out_channels,
-        size_divisor=spec.size_divisor, min_size=spec.min_size, latent_dim=spec.latent_dim,
-        image_size=spec.image_size, architecture=model.arch_name or type(model).__name__,
-        target=name, direction=spec.direction or name, precision=precision, version=__version__,
-        exported_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), config=config,
-    )
+    return OnnxMetadata.from_spec(
+        spec, architecture=model.arch_name or type(model).__name__, target=name,
+        direction=spec.direction or name, precision=precision, version=__version__,
+        exported_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), config=config)
 
 
 def export_network(net: nn.Module, spec: ExportSpec, dest: str | os.PathLike[str], *,
@@ -394,8 +389,7 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
         CalibrationError: int8 and ``calib`` is missing, empty or has no readable images.
         QuantizationError: int8 PSNR below ``min_psnr`` (nothing was written or replaced).
     """
-    if precision not in ("fp32", "fp16", "int8"):
-        raise ValueError(f"precision must be 'fp32', 'fp16' or 'int8', got {precision!r}")
+    Precision.check(precision, "export")
     check_opset(opset)
     check_destination(path)
     int8 = _int8_options(precision, calib=calib, count=calib_count, size=calib_size,

@@ -34,6 +34,7 @@ import numpy as np
 
 from .._io import atomic_path
 from ..data.metrics import psnr
+from ..targets import OnnxMetadata
 from .calibration import (
     DEFAULT_CALIB_COUNT,
     HOLDOUT_MIN_IMAGES,
@@ -41,7 +42,6 @@ from .calibration import (
     calibration_split,
     load_calibration_images,
 )
-from .metadata import OnnxMetadata
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
@@ -162,12 +162,9 @@ def _quiet_quantizer() -> Iterator[None]:
 
 # -- running -----------------------------------------------------------------------------------
 def _session(path: Path) -> Any:
-    import onnxruntime as ort
+    from ..inference.onnx_backend import open_session
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # as the runtime
-    return ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
+    return open_session(path)  # the CPU provider, as the runtime optimises
 
 
 def _batches(images: np.ndarray, batch: int | None) -> Iterator[tuple[np.ndarray, int]]:
@@ -229,13 +226,10 @@ def _reader(name: str, images: np.ndarray, batch: int | None) -> Any:
 def _verify(path: Path, fp32: Any, meta: OnnxMetadata, static: tuple[int | None, Any]
             ) -> dict[str, float]:
     """Run the int8 file at the verification shapes: same output shapes as fp32, all finite."""
-    from ..model import ExportSpec
     from .verify import verification_shapes
 
-    spec = ExportSpec(net="", in_channels=meta.in_channels, out_channels=meta.out_channels,
-                      size_divisor=meta.size_divisor, min_size=meta.min_size)
     batch, hw = static
-    shapes = verification_shapes(spec, static_shape=(batch or 1, *hw) if hw else None)
+    shapes = verification_shapes(meta, static_shape=(batch or 1, *hw) if hw else None)
     session = _session(path)
     name = session.get_inputs()[0].name
     rng = np.random.default_rng(0)

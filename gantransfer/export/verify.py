@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..model import ExportSpec
+from ..targets import ExportSpec
 
 __all__ = ["DEFAULT_ATOL", "ExportVerificationError", "compare", "verification_shapes"]
 
@@ -46,11 +46,9 @@ def compare(path: str | os.PathLike[str], reference: Callable[[torch.Tensor], to
     Returns ``{"1x3x8x8": max_abs_error, ...}``. Raises :class:`ExportVerificationError` when an
     output shape differs, any value is NaN/Inf, or an error exceeds ``atol``.
     """
-    import onnxruntime as ort
+    from ..inference.onnx_backend import open_session
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # verification is internal: no optimiser chatter on stderr
-    session = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
+    session = open_session(path)  # the CPU provider, errors-only logging
     name = session.get_inputs()[0].name
     gen = torch.Generator().manual_seed(0)
     errors: dict[str, float] = {}

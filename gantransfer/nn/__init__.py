@@ -12,6 +12,8 @@ from ._discriminate import discriminate, uses_batch_statistics
 from ._sizes import SizeContract, size_contract
 
 __all__ = [
+    "INITS",
+    "NORMS",
     "LinearDecay",
     "SizeContract",
     "discriminate",
@@ -23,6 +25,8 @@ __all__ = [
     "uses_bias",
 ]
 
+# The choices of a config's ``norm`` and ``init`` fields (``field(..., choices=NORMS)``): what
+# norm_layer and init_weights accept, defined once for every plugin.
 NORMS = ("instance", "batch", "none")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
 

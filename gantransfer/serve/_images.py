@@ -1,7 +1,8 @@
 """Uploaded bytes to a padded batch and a generator output back to PNG/JPEG bytes.
 
-The arithmetic is the folder pipeline's (:mod:`gantransfer.pipeline`): the same float32 steps as
-:func:`gantransfer.inference.to_batch`, so the server returns exactly the pixels the Python API
+The arithmetic is the folder pipeline's (:func:`gantransfer.inference.images.padded_input` and
+:func:`~gantransfer.inference.images.output_pixels`, built on :mod:`gantransfer.pixels`), so the
+server returns exactly the pixels the Python API
 (``model.translate(image)``) gives for the same image. Decoding is guarded: only allowed formats,
 the pixel count is checked from the header before any pixel is decoded (a decompression bomb is
 refused without being decoded), and every decoder failure becomes one :class:`UploadError`.
@@ -58,7 +59,7 @@ def decode_upload(data: bytes, *, channels: int, divisor: int, min_size: int, bu
     from PIL import Image, UnidentifiedImageError
 
     from ..data.images import convert_mode
-    from ..inference import pad_to_multiple
+    from ..inference.images import padded_input
 
     names = ", ".join("WebP" if f == "WEBP" else f for f in formats)
     if not data:
@@ -91,21 +92,17 @@ def decode_upload(data: bytes, *, channels: int, divisor: int, min_size: int, bu
                               f"the {img.format} image could not be decoded ({text}); the file "
                               "is damaged or truncated") from None
         fmt = str(img.format)
-    arr = arr[:, :, None] if arr.ndim == 2 else arr
-    # The pipeline's float32 steps (gantransfer.pipeline._decode), in numpy: no torch ops here,
-    # so decoding threads never enter torch's thread pool while a model runs on it.
-    x = arr.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(127.5) - np.float32(1.0)
-    x, size = pad_to_multiple(x, divisor, min_size, bucket=bucket)
-    return Decoded(torch.from_numpy(np.ascontiguousarray(x)), size, fmt)
+    x, size = padded_input(arr, divisor=divisor, min_size=min_size, bucket=bucket)
+    return Decoded(x, size, fmt)
 
 
 def encode_image(y: torch.Tensor, *, fmt: str = "png", quality: int = 90) -> bytes:
     """A ``1xCxHxW`` output in [-1, 1] as PNG or JPEG (``quality`` 1-100) file bytes."""
     from PIL import Image
 
-    arr = np.rint((np.clip(y[0].numpy(), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-    arr = arr.transpose(1, 2, 0)
-    image = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
+    from ..inference.images import output_pixels
+
+    image = Image.fromarray(output_pixels(y))
     buf = io.BytesIO()
     if fmt == "jpeg":
         image.save(buf, format="JPEG", quality=quality)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .._sources import Opened
+    from ._models import Opened
 
 __all__ = ["InferencePool", "JobResult", "QueueFullError", "ShuttingDownError"]
 
@@ -201,7 +201,7 @@ class InferencePool:
                 return batch
 
     def _work(self) -> None:
-        from ..inference import crop_to
+        from ..inference.images import crop_to
 
         while (batch := self._take()) is not None:
             start = time.perf_counter()

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._sources import Opened, open_models
 from ._config import ServeConfig
+from ._models import Opened, open_models
 
 __all__ = ["build_server", "open_served", "serve"]
 
@@ -22,7 +22,7 @@ _NAMED = re.compile(r"^(?P<name>[A-Za-z0-9._-]{1,64})=(?P<path>.+)$")
 def open_served(sources: Sequence[Any], *, target: str | None = None, device: str = "auto",
                 providers: str = "auto", precision: str = "auto", compile: str = "off",
                 ema: bool | None = None) -> list[Opened]:
-    """Open every source once (see :func:`gantransfer._sources.open_models`) with unique ids.
+    """Open every source once (see :func:`gantransfer.serve._models.open_models`) with unique ids.
 
     A string ``NAME=PATH`` names the model (``zebra=h2z_a2b.onnx``), unless a file of that
     whole name exists. Repeated names get ``-2``, ``-3``... Raises what the loaders raise

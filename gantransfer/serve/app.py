@@ -36,9 +36,9 @@ from starlette.datastructures import MutableHeaders, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from .._sources import Opened, StyleError
 from ._config import ServeConfig, default_prep_threads
 from ._images import UploadError, decode_upload, encode_image
+from ._models import Opened, StyleError
 from ._pool import InferencePool, JobResult, QueueFullError, ShuttingDownError
 
 __all__ = ["API_PREFIX", "ApiError", "ErrorBody", "Health", "ModelInfo", "ModelList", "QueueState",

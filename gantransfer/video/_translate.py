@@ -2,8 +2,8 @@
 
 A decoder thread demuxes and decodes the input (PyAV/FFmpeg) and prepares each kept frame as the
 folder pipeline prepares an image (numpy only, padded for the generator); the caller's thread
-runs batches of frames through the translator (:mod:`gantransfer._sources`: the same Translator
-as ``gtx translate``, so ONNX, int8, bf16 and compiled models all work); an encoder thread crops
+runs batches of frames through the translator (:func:`gantransfer.inference.translator`: the
+same Translator as ``gtx translate``, so ONNX, int8, bf16 and compiled models all work); an encoder thread crops
 the outputs back, encodes them and muxes them together with the audio packets, which are copied
 unchanged (no re-encoding). Frames keep their timestamps, so the frame rate, size and duration
 are the input's. The output is written to a temporary file and renamed into place at the end:
@@ -104,7 +104,7 @@ def translate_video(model: Any, src: str | Path, dst: str | Path, *, target: str
         model: a GANModel, an OnnxModel (``gantransfer.onnx.load``) or a Translator.
         src: a video file FFmpeg reads (mp4, mov, mkv, webm, avi...).
         dst: the output; its suffix picks the container (see ``CONTAINERS``).
-        target, precision, compile, bucket: as for :func:`gantransfer.pipeline.translate_files`
+        target, precision, compile, bucket: as for :func:`gantransfer.inference.translate_files`
             (``compile="auto"`` counts the frames to translate).
         every: keep every N-th frame (1: all); kept frames keep their timestamps, so a preview
             lasts as long as the input, at 1/N of its frame rate.
@@ -132,7 +132,7 @@ def translate_video(model: Any, src: str | Path, dst: str | Path, *, target: str
 
     from .._io import atomic_path, remove_stale_temps
     from .._outputs import select_outputs
-    from .._sources import translator_for
+    from ..inference import translator as make_translator
     from ._codecs import choose_codec, container_for
 
     src, dst = Path(src), Path(dst)
@@ -159,8 +159,8 @@ def translate_video(model: Any, src: str | Path, dst: str | Path, *, target: str
         expected = vin.frames or (int(float(inp.duration / av.time_base * rate))
                                   if inp.duration and rate else 0)
         total = -(-expected // every) if expected else None
-        translator = translator_for(model, target=target, precision=precision,
-                                    compile=compile, bucket=bucket, images=total)
+        translator = make_translator(model, target=target, precision=precision,
+                                     compile=compile, bucket=bucket, images=total)
         batch_size = batch_size or translator.batch_size
         width, height = vin.codec_context.width, vin.codec_context.height
         chosen = choose_codec(muxer, width=width, height=height, codec=codec)
@@ -281,7 +281,7 @@ class _Run:
     def _decode(self) -> None:
         import av
 
-        from ..inference import pad_to_multiple
+        from ..inference.images import padded_input
 
         t = self.translator
         streams = [self.vin, *(s for s in self.inp.streams.audio if s.index in self.audio_out)]
@@ -312,15 +312,14 @@ class _Run:
                         from PIL import Image
 
                         arr = np.asarray(Image.fromarray(arr).convert("L"))[:, :, None]
-                    # The folder pipeline's float32 steps (numpy only; see pipeline._decode).
-                    x = (arr.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(127.5)
-                         - np.float32(1.0))
-                    x, size = pad_to_multiple(x, t.divisor, t.min_size, bucket=t.bucket)
+                    # The folder pipeline's steps (numpy only).
+                    x, size = padded_input(arr, divisor=t.divisor, min_size=t.min_size,
+                                           bucket=t.bucket)
                     self.read += 1
                     if held is not None:
                         held.duration = pts - held.pts
                         self._put(self.decoded, held)
-                    held = _Frame(torch.from_numpy(np.ascontiguousarray(x)), size, pts)
+                    held = _Frame(x, size, pts)
             if held is not None:  # the last kept frame lasts to the end of the input
                 held.duration = max(end - held.pts, 1)
                 self._put(self.decoded, held)
@@ -329,7 +328,7 @@ class _Run:
                              f"({_describe(exc)})") from None
 
     def _translate(self) -> None:
-        from ..inference import crop_to
+        from ..inference.images import crop_to
 
         pending: list[_Frame] = []
         done = 0
@@ -358,6 +357,8 @@ class _Run:
     def _encode(self) -> None:
         import av
 
+        from ..inference.images import output_pixels
+
         try:
             while (item := self._get(self.encoded)) is not _END:
                 if item[0] == "audio":
@@ -366,10 +367,9 @@ class _Run:
                     self.out.mux(packet)
                     continue
                 _, y, pts, duration = item
-                arr = np.rint((np.clip(y[0].numpy(), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-                arr = arr.transpose(1, 2, 0)
-                if arr.shape[2] == 1:
-                    arr = np.repeat(arr, 3, axis=2)
+                arr = output_pixels(y)
+                if arr.ndim == 2:
+                    arr = np.repeat(arr[:, :, None], 3, axis=2)
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")
                 # Converted here, not by encode(): its conversion drops the frame's duration.
                 frame = frame.reformat(format=self.vout.pix_fmt)

@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gantransfer.config import field
+from gantransfer.nn import INITS, NORMS
 
 from .losses import GAN_MODES
 
 __all__ = ["CycleGANConfig"]
 
-NORMS = ("instance", "batch", "none")
-INITS = ("normal", "xavier", "kaiming", "orthogonal")
 
 
 @dataclass(kw_only=True)

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 import gantransfer
 from gantransfer.model import ExportSpec, GANModel, StepContext
-from gantransfer.nn import LinearDecay, SizeContract, linear_decay_schedulers, size_contract
+from gantransfer.nn import LinearDecay, linear_decay_schedulers
 
 from .config import CycleGANConfig
 from .losses import GANLoss, gradient_penalty
@@ -72,17 +72,9 @@ class CycleGAN(GANModel):
         c = self.config
         return c.lambda_identity > 0 and c.in_channels == c.out_channels
 
-    # -- optimisation -------------------------------------------------------------------------
+    # -- optimisation (Adam with the config's lr and betas: GANModel's default) ---------------
     def optimizer_groups(self) -> dict[str, list[str]]:
         return {"g": ["g_ab", "g_ba"], "d": ["d_a", "d_b"]}
-
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        out = {}
-        for group, names in self.optimizer_groups().items():
-            params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
-            out[group] = torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2))
-        return out
 
     def make_schedulers(self, optimizers: dict[str, torch.optim.Optimizer], *,
                         steps_per_epoch: int) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
@@ -189,17 +181,11 @@ class CycleGAN(GANModel):
         """``a2b`` (``g_ab``) and ``b2a`` (``g_ba``). Size rules come from the generator: ResNet
         needs multiples of 4 and at least 8 px; U-Net multiples of 2**num_downs."""
         c = self.config
-        out = {}
-        for name, net, cin, cout, text in (
-            ("a2b", "g_ab", c.in_channels, c.out_channels, "domain A to domain B"),
-            ("b2a", "g_ba", c.out_channels, c.in_channels, "domain B to domain A"),
-        ):
-            sizes = size_contract(self.nets[net]) or SizeContract()
-            out[name] = ExportSpec(
-                net=net, input="image", in_channels=cin, out_channels=cout,
-                size_divisor=sizes.divisor, min_size=sizes.min_size, direction=name,
-                description=f"CycleGAN generator, {text}")
-        return out
+        return {name: self.image_target(net, in_channels=cin, out_channels=cout, direction=name,
+                                        description=f"CycleGAN generator, {text}")
+                for name, net, cin, cout, text in (
+                    ("a2b", "g_ab", c.in_channels, c.out_channels, "domain A to domain B"),
+                    ("b2a", "g_ba", c.out_channels, c.in_channels, "domain B to domain A"))}
 
     def data_defaults(self) -> dict[str, Any]:
         c = self.config

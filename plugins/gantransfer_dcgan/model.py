@@ -21,7 +21,7 @@ from gantransfer.model import ExportSpec, GANModel, StepContext
 
 from .networks import IMAGE_SIZES, DCGANGenerator, check_image_size
 
-__all__ = ["DCGAN", "DCGANConfig", "discriminator_arguments"]
+__all__ = ["DCGAN", "DCGANConfig"]
 
 
 @dataclass(kw_only=True)
@@ -74,24 +74,6 @@ class DCGANConfig:
             )
 
 
-def discriminator_arguments(name: str, *, in_channels: int, image_size: int,
-                            ndf: int | None = None,
-                            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Keyword arguments for discriminator ``name``, following the shared convention.
-
-    The architecture knows the image format, so it passes ``in_channels`` and ``image_size``
-    (and ``ndf`` when given) — each only if the factory declares that argument, as reported by
-    ``gantransfer.spec(name, kind="network").fields``. The user's ``overrides`` win over both.
-    """
-    accepted = {f.name for f in gantransfer.spec(name, kind="network").fields}
-    offered: dict[str, Any] = {"in_channels": in_channels, "image_size": image_size}
-    if ndf is not None:
-        offered["ndf"] = ndf
-    kwargs = {k: v for k, v in offered.items() if k in accepted}
-    kwargs.update(overrides or {})
-    return kwargs
-
-
 def _bce(logits: Tensor, target: float) -> Tensor:
     # BCE with logits on every element (one logit per image or a patch map), in fp32 for
     # stability under autocast.
@@ -111,29 +93,14 @@ class DCGAN(GANModel):
         self.nets["g"] = DCGANGenerator(
             image_size=c.image_size, nz=c.nz, ngf=c.ngf, out_channels=c.channels
         )
-        kwargs = discriminator_arguments(
-            c.discriminator, in_channels=c.channels, image_size=c.image_size, ndf=c.ndf,
-            overrides=c.discriminator_kwargs,
-        )
-        self.nets["d"] = gantransfer.get_network(c.discriminator, **kwargs)
+        # The image format goes to any discriminator that takes it; the user's kwargs win.
+        self.nets["d"] = gantransfer.build_network(
+            c.discriminator, optional={"in_channels": c.channels, "image_size": c.image_size,
+                                       "ndf": c.ndf}, overrides=c.discriminator_kwargs)
 
-    # -- optimisation --------------------------------------------------------------------------
+    # -- optimisation (Adam with the config's lr and betas: GANModel's default) -------------
     def optimizer_groups(self) -> dict[str, list[str]]:
         return {"g": ["g"], "d": ["d"]}
-
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        out: dict[str, torch.optim.Optimizer] = {}
-        for group, names in self.optimizer_groups().items():
-            # Frozen parameters (e.g. a pretrained VGG trunk) stay out of the optimizer.
-            params = [p for n in names for p in self.nets[n].parameters() if p.requires_grad]
-            if not params:
-                raise ValueError(
-                    f"DCGAN optimizer group {group!r} has no trainable parameters; check the "
-                    f"{c.discriminator!r} options (discriminator_kwargs)"
-                )
-            out[group] = torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2))
-        return out
 
     def train_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, Any]:
         """One D update then one G update (pytorch/examples order).

@@ -1,5 +1,5 @@
 """Issue 12, item 19: translation defaults chosen from the hardware and the job's size by the
-measured rules of gantransfer/_translate_plan.py (numbers in docs/performance.md)."""
+measured rules of gantransfer/inference/defaults.py (numbers in docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,18 @@ import torch
 from _rel_cli import run_gtx
 
 import gantransfer
-import gantransfer.engine.precision as engine_precision
-from gantransfer import _runner
-from gantransfer._translate_plan import (
+import gantransfer.precision as precision_rules
+from gantransfer.config import to_plain
+from gantransfer.data.demo import make_single
+from gantransfer.engine.checkpoint import save_checkpoint
+from gantransfer.inference import runner, translate_files, translator
+from gantransfer.inference.defaults import (
     CPU_TIMES,
     compile_min_images,
     default_batch_size,
     int8_hint,
 )
-from gantransfer.config import to_plain
-from gantransfer.data.demo import make_single
-from gantransfer.engine.checkpoint import save_checkpoint
-from gantransfer.inference import resolve_compile, translator
-from gantransfer.pipeline import translate_files
+from gantransfer.inference.runner import resolve_compile
 
 CPU = torch.device("cpu")
 
@@ -33,7 +32,7 @@ CPU = torch.device("cpu")
 def bf16(monkeypatch):
     """Pretend this CPU does (True) or does not (False) compute bf16 natively."""
     def set_native(value: bool) -> None:
-        monkeypatch.setattr(engine_precision, "cpu_has_native_bf16", lambda: value)
+        monkeypatch.setattr(precision_rules, "cpu_has_native_bf16", lambda: value)
     return set_native
 
 
@@ -87,7 +86,7 @@ def test_compile_break_even_follows_the_measured_times(bf16) -> None:
 
 def test_without_native_bf16_64_images_are_not_compiled(bf16, monkeypatch) -> None:
     # The issue's case: 64 images on a Xeon without bf16, where compiling did not repay itself.
-    monkeypatch.setattr(_runner, "compile_available", lambda d: True)
+    monkeypatch.setattr(runner, "compile_available", lambda d: True)
     bf16(False)
     assert resolve_compile("auto", CPU, images=64) is False
     assert resolve_compile("auto", CPU, images=516) is False
@@ -98,7 +97,7 @@ def test_without_native_bf16_64_images_are_not_compiled(bf16, monkeypatch) -> No
 
 
 def test_onednn_isa_cap_without_bf16_means_no_native_bf16() -> None:
-    code = ("import gantransfer.engine.precision as p, gantransfer._translate_plan as t;"
+    code = ("import gantransfer.precision as p, gantransfer.inference.defaults as t;"
             "print(p.cpu_has_native_bf16(), t.compile_min_images('cpu'))")
     env = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

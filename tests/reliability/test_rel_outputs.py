@@ -86,7 +86,7 @@ def test_translate_never_replaces_an_input_file_even_with_overwrite(cyclegan, ph
     assert "outputs never overwrite inputs" in str(result.exception)
     assert _snapshot(photos) == before
     # The library's folder pipeline refuses it too.
-    from gantransfer.pipeline import translate_files
+    from gantransfer.inference import translate_files
 
     with pytest.raises(OutputIsInputError):
         translate_files(gantransfer.load(cyclegan), [(photos / "a.png", photos / "a.png")])
@@ -260,17 +260,17 @@ def test_a_killed_download_leaves_nothing_behind_after_the_next_download(tmp_pat
 
 # -- item 10: gtx generate in bounded memory ------------------------------------------------------
 def test_generate_streams_a_large_n_into_files_in_bounded_batches(dcgan, tmp_path, monkeypatch):
-    from gantransfer import inference
+    from gantransfer.inference import dispatch
 
     sizes: list[int] = []
-    real = inference.generate
+    real = dispatch.generate  # what `gtx generate` runs per chunk (through latent_generator)
 
     def recording(model, n, **kwargs):
         out = real(model, n, **kwargs)
         sizes.append(len(out))
         return out
 
-    monkeypatch.setattr(inference, "generate", recording)
+    monkeypatch.setattr(dispatch, "generate", recording)
     out = tmp_path / "many"
     result = _invoke("generate", dcgan, "-n", "150", "-o", out, "--seed", "3")
     assert result.exit_code == 0, (result.output, result.exception)

@@ -15,11 +15,10 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import gantransfer
-from gantransfer import _memory, pipeline
 from gantransfer.cli.app import app
 from gantransfer.data import images
 from gantransfer.data.images import ImageTooLargeError, read_image
-from gantransfer.pipeline import TranslationMemoryError, translate_files
+from gantransfer.inference import TranslationMemoryError, memory, pipeline, translate_files
 
 GIB = 1 << 30
 
@@ -54,7 +53,7 @@ def _photo(path: Path, width: int, height: int) -> Path:
 def test_default_generator_estimate_matches_the_measured_need() -> None:
     """Measured: ~910 B/px peak for resnet_9blocks (11 GB for 4000x3000); the estimate must
     cover it without being absurd."""
-    from gantransfer._runner import torch_translator
+    from gantransfer.inference.torch_backend import torch_translator
 
     per_pixel = torch_translator(gantransfer.get("cyclegan")).bytes_per_pixel()
     assert 910 < per_pixel < 2000
@@ -63,7 +62,7 @@ def test_default_generator_estimate_matches_the_measured_need() -> None:
 
 def test_large_photo_is_refused_before_running_with_a_max_side_hint(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_memory, "available_memory", lambda device: 1 * GIB)
+    monkeypatch.setattr(memory, "available_memory", lambda device: 1 * GIB)
     photo = _photo(tmp_path / "big.jpg", 4000, 3000)
     model = gantransfer.get("cyclegan")  # the default generator: ~16 GiB estimated
     called = []  # never run the real thing here: it would need ~11 GB
@@ -81,7 +80,7 @@ def test_large_photo_is_refused_before_running_with_a_max_side_hint(
 
 def test_max_side_downscales_and_then_fits(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_memory, "available_memory", lambda device: 200 << 20)
+    monkeypatch.setattr(memory, "available_memory", lambda device: 200 << 20)
     photo = _photo(tmp_path / "big.jpg", 4000, 3000)
     ckpt = save_model(tiny_cyclegan(), tmp_path / "m.pt")
     out = tmp_path / "out"

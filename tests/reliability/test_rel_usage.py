@@ -11,8 +11,8 @@ import pytest
 import torch
 from _rel_cli import run_gtx
 
+from gantransfer.device import resolve_device
 from gantransfer.engine import TrainConfig
-from gantransfer.engine.config import resolve_device
 
 
 # -- --device cuda:N -------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class Gate:
 
 def named(source: object, name: str) -> list:
     """``source`` (a path or a loaded model/Translator) opened under the id ``name``."""
-    from gantransfer._sources import open_models
+    from gantransfer.serve._models import open_models
 
     return open_models(source, name=name)
 

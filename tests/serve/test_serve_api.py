@@ -137,7 +137,7 @@ def test_style_errors_name_the_styles(server):
 
 
 def test_offered_styles_are_validated_and_listed(files):
-    from gantransfer._sources import StyleError, open_models
+    from gantransfer.serve._models import StyleError, open_models
 
     model = open_models(files["onnx"])[0]
     model.styles = ("monet", "vangogh")

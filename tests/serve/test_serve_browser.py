@@ -52,14 +52,14 @@ def browser():
 
 
 def test_the_page_translates_a_photo_like_the_python_api(browser, toy, tmp_path):
-    from gantransfer._sources import translator_for
+    from gantransfer.inference import translator
 
     photo = tmp_path / "photo.png"
     image = noise_image(45, 33, seed=7)
     image.save(photo)
     expected = np.asarray(toy.translate(image, direction="b2a"))
-    models = (named(translator_for(toy, target="a2b"), "toy-a2b")
-              + named(translator_for(toy, target="b2a"), "toy-b2a"))
+    models = (named(translator(toy, target="a2b"), "toy-a2b")
+              + named(translator(toy, target="b2a"), "toy-b2a"))
     with running(models) as (client, _):
         url = str(client.base_url)
         context = browser.new_context(accept_downloads=True)
@@ -124,9 +124,9 @@ def test_the_page_translates_a_photo_like_the_python_api(browser, toy, tmp_path)
 def test_the_page_asks_for_the_token_when_the_server_has_one(browser, toy):
     from _serve_helpers import TOKEN
 
-    from gantransfer._sources import translator_for
+    from gantransfer.inference import translator
 
-    with running(named(translator_for(toy, target="a2b"), "toy"), token=TOKEN) as (client, _):
+    with running(named(translator(toy, target="a2b"), "toy"), token=TOKEN) as (client, _):
         page = browser.new_page()
         page.set_default_timeout(60_000)
         page.goto(str(client.base_url) + "/")

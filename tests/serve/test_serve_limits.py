@@ -33,9 +33,9 @@ def toy():
     """The toy generator's a2b translator (served as one model, "toy")."""
     from _export_toy import make
 
-    from gantransfer._sources import translator_for
+    from gantransfer.inference import translator
 
-    return translator_for(make().eval(), target="a2b")
+    return translator(make().eval(), target="a2b")
 
 
 def _still_serves(client: httpx.Client, model: str = "toy", **kw: object) -> None:

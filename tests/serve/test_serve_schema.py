@@ -45,9 +45,9 @@ schema = schemathesis.openapi.from_dict(_schema())
 def base_url():
     from _export_toy import make
 
-    from gantransfer._sources import translator_for
+    from gantransfer.inference import translator
 
-    toy = translator_for(make().eval(), target="a2b")
+    toy = translator(make().eval(), target="a2b")
     with running(named(toy, "toy"), token=TOKEN, max_upload_bytes=64 * 1024) as (client, _):
         yield str(client.base_url)
 

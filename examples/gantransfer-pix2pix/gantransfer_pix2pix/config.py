@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gantransfer.config import field
+from gantransfer.nn import INITS, NORMS
 
 __all__ = ["Pix2PixConfig"]
 
-NORMS = ("batch", "instance", "none")
-INITS = ("normal", "xavier", "kaiming", "orthogonal")
 
 
 @dataclass(kw_only=True)

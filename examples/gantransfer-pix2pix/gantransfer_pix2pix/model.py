@@ -27,7 +27,6 @@ from .config import Pix2PixConfig
 __all__ = ["Pix2Pix"]
 
 
-
 class Pix2Pix(GANModel):
     """pix2pix: U-Net generator, conditional PatchGAN, vanilla GAN loss + λ·L1 (paired data)."""
 
@@ -49,18 +48,9 @@ class Pix2Pix(GANModel):
                                        "image_size": c.crop_size},
             overrides=c.discriminator_kwargs, in_channels=c.in_channels + c.out_channels)
 
-    # -- optimisation -------------------------------------------------------------------------
+    # -- optimisation (Adam with the config's lr and betas: GANModel's default) ---------------
     def optimizer_groups(self) -> dict[str, list[str]]:
         return {"g": ["g"], "d": ["d"]}
-
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        c = self.config
-        return {
-            group: torch.optim.Adam(
-                [p for n in names for p in self.nets[n].parameters() if p.requires_grad],
-                lr=c.lr, betas=(c.beta1, c.beta2))
-            for group, names in self.optimizer_groups().items()
-        }
 
     def make_schedulers(self, optimizers: dict[str, torch.optim.Optimizer], *,
                         steps_per_epoch: int) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
@@ -110,11 +100,9 @@ class Pix2Pix(GANModel):
 
     def export_targets(self) -> dict[str, ExportSpec]:
         """``a2b``: the generator. Size rules come from it (U-Net 256: multiples of 256)."""
-        c, g = self.config, self.nets["g"]
-        return {"a2b": ExportSpec(
-            net="g", input="image", in_channels=c.in_channels, out_channels=c.out_channels,
-            size_divisor=int(getattr(g, "size_divisor", 1)),
-            min_size=int(getattr(g, "min_size", 1)), direction="a2b",
+        c = self.config
+        return {"a2b": self.image_target(
+            "g", in_channels=c.in_channels, out_channels=c.out_channels, direction="a2b",
             description="pix2pix generator, input (A) to output (B)")}
 
     def data_defaults(self) -> dict[str, Any]:

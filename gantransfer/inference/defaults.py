@@ -1,7 +1,7 @@
 """Translation defaults chosen from the hardware and the job's size, by measured rules.
 
 What ``gtx translate``, :func:`gantransfer.inference.translate` and
-:func:`gantransfer.pipeline.translate_files` do when the user leaves the batch size and
+:func:`gantransfer.inference.translate_files` do when the user leaves the batch size and
 ``compile`` to them, and when ``gtx translate`` points to the int8 ONNX path. The numbers behind
 the rules are in :data:`CPU_TIMES` below and in docs/performance.md ("Translation defaults");
 ``benchmarks/bench_defaults.py`` measures them (on this CPU as it is, and with bf16 switched off
@@ -92,9 +92,9 @@ def cpu_times(device: torch.device | str) -> CpuTimes | None:
     device = _device(device)
     if device.type != "cpu":
         return None
-    from .engine.precision import cpu_has_native_bf16
+    from .. import precision  # looked up per call: tests switch native bf16 off
 
-    return CPU_TIMES[cpu_has_native_bf16()]
+    return CPU_TIMES[precision.cpu_has_native_bf16()]
 
 
 def default_batch_size(device: torch.device | str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ from _export_toy import NAME, make
 import gantransfer
 from gantransfer.config import to_plain
 from gantransfer.export import ExportVerificationError, OnnxMetadata
+from gantransfer.targets import ExportSpec
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,23 @@ def test_metadata_round_trip(exported, model):
     gen = OnnxMetadata.from_props({p.key: p.value for p in
                                    onnx.load(exported["fp32"]["generator"].path).metadata_props})
     assert (gen.input_kind, gen.latent_dim, gen.image_size) == ("latent", 8, 16)
+
+
+@pytest.mark.parametrize("target", ["a2b", "b2a", "generator"])
+def test_a_file_carries_its_targets_export_spec(exported, model, target):
+    """The model's export target and the exported file carry one description (ExportSpec):
+    every field the file stores comes back equal, with no conversion in between."""
+    spec = model.export_targets()[target]
+    meta = OnnxMetadata.from_props({p.key: p.value for p in
+                                    onnx.load(exported["fp32"][target].path).metadata_props})
+    assert isinstance(meta, ExportSpec) and meta.net == ""
+    stored = [f.name for f in dataclasses.fields(ExportSpec)
+              if f.name not in ("net", "description")]  # the model's side only: not in files
+    want = {n: getattr(spec, n) for n in stored}
+    want["direction"] = spec.direction or target  # a target without a direction names itself
+    assert {n: getattr(meta, n) for n in stored} == want
+    again = OnnxMetadata.from_props(OnnxMetadata.from_spec(spec, target=target).to_props())
+    assert {n: getattr(again, n) for n in stored} == {n: getattr(spec, n) for n in stored}
 
 
 def test_fp16_keeps_normalisation_and_io_in_fp32(exported, model):
@@ -160,7 +179,7 @@ def _installed_architectures() -> list[str]:
     tests' in-process registrations are not ours to export."""
     from gantransfer import registry
 
-    return [n for n in gantransfer.list() if registry.spec(n).distribution is not None]
+    return [n for n in gantransfer.list() if registry.entry(n).distribution is not None]
 
 
 @pytest.mark.parametrize("name", _installed_architectures())

@@ -1,4 +1,4 @@
-"""The folder pipeline (gantransfer.pipeline) and `gtx translate` on folders."""
+"""The folder pipeline (gantransfer.inference.pipeline) and `gtx translate` on folders."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import gantransfer
-from gantransfer import pipeline
 from gantransfer.cli.app import app
 from gantransfer.config import to_plain
 from gantransfer.data.folders import ImageReadError
 from gantransfer.data.images import probe_image, read_image
 from gantransfer.engine.checkpoint import save_checkpoint
-from gantransfer.pipeline import translate_files
+from gantransfer.inference import pipeline, translate_files
 
 SIZES = [(32, 48), (40, 40), (33, 50), (32, 48), (40, 40), (32, 48), (17, 9), (32, 48)]
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 REGENERATE = "python -m typer gantransfer.cli.app utils docs --name gtx --output docs/cli.md"
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
+from gantransfer.config import build_config, field
 from gantransfer.runconfig import RunSpec
 
 FIELDS = {"model": {"ngf", "norm", "seed_like", "crop_size"}, "train": {"steps", "seed", "batch_size"},
@@ -70,3 +73,40 @@ def test_later_sources_override_earlier_and_architectures_must_agree():
 def test_key_of_model_and_data_sets_both():
     spec = RunSpec().apply_sets(["crop_size=64"], fields=FIELDS)
     assert spec.model == {"crop_size": 64} and spec.data == {"crop_size": 64}
+
+
+# -- the one config builder (gantransfer.config.build_config) ---------------------------------
+@dataclass(kw_only=True)
+class _Config:
+    widths: tuple[int, ...] = field((4, 8), help="a tuple field")
+    name: str = field("x", help="a plain field")
+
+
+def test_build_config_turns_lists_into_tuples_and_names_unknown_fields():
+    built = build_config(_Config, {"widths": [1, 2, 3], "name": "y"})
+    assert built == _Config(widths=(1, 2, 3), name="y") and isinstance(built.widths, tuple)
+    with pytest.raises(TypeError, match=r"'nmae' for the toy config \('nmae': did you mean "
+                                        r"'name'\?\). Valid fields: name, widths"):
+        build_config(_Config, {"nmae": "y"}, owner="the toy config")
+
+
+def test_every_way_in_builds_configs_the_same_way(tmp_path):
+    """gantransfer.get, a checkpoint's stored config and gtx train's layers all come through
+    build_config: a list for a tuple field (what TOML and JSON give) becomes a tuple everywhere."""
+    import gantransfer
+    from gantransfer.cli.train import build_run
+    from gantransfer.testing import make_fake_data
+
+    @gantransfer.register("tuple_toy")
+    class TupleToy(gantransfer.GANModel):
+        Config = _Config
+        data_kind = "single"
+
+    try:
+        assert gantransfer.get("tuple_toy", widths=[2]).config.widths == (2,)
+        data = make_fake_data("single", tmp_path / "d", size=8, n=2)
+        model, _, train = build_run("tuple_toy", run_dir=tmp_path / "run", data=str(data),
+                                    sets=["widths=[3, 4]", "steps=1"])
+        assert model.config.widths == (3, 4) and train.steps == 1
+    finally:
+        gantransfer.unregister("tuple_toy")

@@ -239,7 +239,7 @@ def test_a_lost_connection_is_told_apart_from_the_error_that_caused_it():
 def test_gtx_nproc_names_the_rank_that_failed_first_not_one_that_lost_contact():
     from types import SimpleNamespace
 
-    from gantransfer.cli.train import _first_failure
+    from gantransfer.engine.launch import first_failure
 
     def failure(message: str, *, rank: int, peer_lost: bool, at: float, exitcode: int = 1):
         extra = {"gantransfer": {"rank": rank, "peer_lost": peer_lost, "time": at}}
@@ -250,11 +250,42 @@ def test_gtx_nproc_names_the_rank_that_failed_first_not_one_that_lost_contact():
     failures = {0: failure("RuntimeError: Connection closed by peer", rank=0, peer_lost=True,
                            at=100.1),
                 1: failure("RuntimeError: boom", rank=1, peer_lost=False, at=100.2)}
-    assert _first_failure(failures) == "rank 1 failed: RuntimeError: boom"
+    assert first_failure(failures) == "rank 1 failed: RuntimeError: boom"
     # Two real errors: the earlier one.
     failures[0] = failure("ValueError: bad", rank=0, peer_lost=False, at=100.3)
-    assert _first_failure(failures) == "rank 1 failed: RuntimeError: boom"
+    assert first_failure(failures) == "rank 1 failed: RuntimeError: boom"
     # A rank killed by a signal leaves no error file.
     killed = SimpleNamespace(message="Signal 9 (SIGKILL) received by PID 1", timestamp=100,
                              exitcode=-9, signal_name=lambda: "SIGKILL")
-    assert _first_failure({1: killed}).startswith("rank 1 was killed by SIGKILL")
+    assert first_failure({1: killed}).startswith("rank 1 was killed by SIGKILL")
+
+
+FAILING_SCRIPT = '''
+import os
+from gantransfer.engine import report_failures
+
+with report_failures():
+    if os.environ["RANK"] == "1":
+        raise ValueError("boom on rank 1")
+'''
+
+
+def test_launch_from_python_names_the_failing_rank_of_a_script(tmp_path, monkeypatch):
+    """The Python API launches what `gtx train --nproc` launches, without the CLI."""
+    from gantransfer.engine import DistributedRunError, launch
+
+    script = tmp_path / "train.py"
+    script.write_text(FAILING_SCRIPT)
+    monkeypatch.delenv("GANTRANSFER_PROBE", raising=False)
+    with pytest.raises(DistributedRunError, match=r"^rank 1 failed: ValueError: boom on rank 1$"):
+        launch(2, [], script=script, env={"GANTRANSFER_PROBE": "1"})
+    assert "GANTRANSFER_PROBE" not in os.environ  # the workers' variables are not left behind
+
+
+def test_launch_refuses_an_unclear_target():
+    from gantransfer.engine import launch
+
+    with pytest.raises(ValueError, match="exactly one of module= and script="):
+        launch(2, [], module="gantransfer", script="train.py")
+    with pytest.raises(ValueError, match="nproc must be >= 1"):
+        launch(0, [], module="gantransfer")

@@ -1,12 +1,11 @@
-"""The one door from ``gtx serve`` and video translation to the inference core.
+"""The models a server offers: each source opened once, with the facts the page and the API show.
 
-Both open a SOURCE (a run directory, a checkpoint, an ``.onnx`` file, or a model already loaded in
-Python) and need what ``gtx translate`` runs for it: a :class:`~gantransfer.inference.Translator`
-(padded ``NxCxHxW`` float32 batch in [-1, 1] -> output batch; precision, torch.compile, ONNX and
-int8 all behind it), plus a few facts to show (architecture, target, precision, styles). This
-module is the only place where they touch today's loading API (``gantransfer.cli.translate.
-open_source`` and ``gantransfer.pipeline.as_translator``), so when the core's loading changes only
-this file follows.
+A SOURCE (a run directory, a checkpoint, an ``.onnx`` file, or a model already loaded in Python)
+is opened by :func:`gantransfer.inference.open_source` and run by the translator that
+:func:`gantransfer.inference.translator` (the one dispatcher) builds for it, exactly what
+``gtx translate`` runs (precision, torch.compile, ONNX and int8 all behind it). This module only
+adds what a server needs on top: one :class:`Opened` per image target, a short id, JSON-ready
+facts (architecture, target, precision, styles) and the style rule.
 
 Styles: a model may offer named styles (multi-style / conditional models). They are read from an
 attribute ``styles`` of the loaded model (PyTorch) or of its file's metadata (ONNX); no model
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .inference import Translator
+    from ..inference import Translator
 
-__all__ = ["Opened", "StyleError", "open_models", "open_translator", "translator_for"]
+__all__ = ["Opened", "StyleError", "open_models"]
 
 
 class StyleError(ValueError):
@@ -115,7 +114,7 @@ def _torch_info(model: Any, target: str, translator: Translator, source: str | N
 
 
 def _image_targets(model: Any, target: str | None) -> list[str]:
-    from .inference import resolve_target
+    from ..inference.torch_backend import resolve_target
 
     if target is not None:
         return [resolve_target(model, target, kind="image")[0]]
@@ -123,19 +122,6 @@ def _image_targets(model: Any, target: str | None) -> list[str]:
     if not names:
         resolve_target(model, None, kind="image")  # raises, naming the targets it has
     return names
-
-
-def translator_for(model: Any, *, target: str | None = None, precision: str = "fp32",
-                   compile: str | bool = "off", bucket: int | None = None,
-                   images: int | None = None) -> Translator:
-    """The :class:`~gantransfer.inference.Translator` for a loaded model: a GANModel (its
-    ``target``), an OnnxModel, or a Translator (returned as is). ``images`` is how many images
-    the caller will translate (``compile="auto"`` decides by it). Raises ``ValueError`` for bad
-    options and ``TypeError`` for another kind of object."""
-    from .pipeline import as_translator
-
-    return as_translator(model, target=target, precision=precision, compile=compile,
-                         bucket=bucket, images=images)
 
 
 def open_models(source: Any, *, name: str | None = None, target: str | None = None,
@@ -159,8 +145,7 @@ def open_models(source: Any, *, name: str | None = None, target: str | None = No
             or option.
         CheckpointError, OnnxLoadError: the file cannot be loaded (from the loaders).
     """
-    from .inference import Translator
-    from .model import GANModel
+    from ..inference import Source, Translator, open_source, translator
 
     described: str | None = None
     if isinstance(source, (str, os.PathLike)):
@@ -168,28 +153,29 @@ def open_models(source: Any, *, name: str | None = None, target: str | None = No
         if not path.exists():
             raise FileNotFoundError(f"model source {path} does not exist: give a run directory, "
                                     "a checkpoint (.pt) or an .onnx file")
-        from .cli.translate import open_source
-
-        model = open_source(path, device=device, providers=providers, ema=ema).model
+        opened: Source | None = open_source(path, device=device, providers=providers, ema=ema)
         # Only the file's name: the API shows descriptions, and must not reveal server paths.
         described, base = path.name, _base_name(path)
     else:
-        model, base = source, type(source).__name__
-        if isinstance(source, GANModel):
+        opened = None if isinstance(source, Translator) else open_source(source)
+        base = type(source).__name__
+        if opened is not None and opened.kind == "torch":
             base = source.arch_name or base
-        elif hasattr(source, "metadata") and hasattr(source, "path"):
+        elif opened is not None:
             base = Path(source.path).stem
     base = _slug(name or base)
-    if isinstance(model, Translator):
-        return [Opened(base, model, {"kind": "translator", "in_channels": model.channels,
-                                     "size_divisor": model.divisor, "min_size": model.min_size},
-                       description=model.description)]
-    if isinstance(model, GANModel):
+    if opened is None:
+        return [Opened(base, source, {"kind": "translator", "in_channels": source.channels,
+                                      "size_divisor": source.divisor,
+                                      "min_size": source.min_size},
+                       description=source.description)]
+    model = opened.model
+    if opened.kind == "torch":
         model.eval()  # served models stay in eval mode (the server owns them)
         targets = _image_targets(model, target)
         out = []
         for t in targets:
-            runner = translator_for(model, target=t, precision=precision, compile=compile)
+            runner = translator(model, target=t, precision=precision, compile=compile)
             ident = base if len(targets) == 1 else f"{base}-{_slug(t)}"
             source_name = Path(source).name if isinstance(source, (str, os.PathLike)) else None
             out.append(Opened(ident, runner, _torch_info(model, t, runner, source_name),
@@ -197,40 +183,7 @@ def open_models(source: Any, *, name: str | None = None, target: str | None = No
                               description=f"{described or 'PyTorch'} ({model.arch_name} {t}): "
                                           f"{runner.description} on {model.device}"))
         return out
-    if target is not None and target not in (model.metadata.target, model.metadata.direction):
-        raise ValueError(f"{model.path} holds target {model.metadata.target!r}, not {target!r}")
-    runner = translator_for(model)
+    # The ONNX rules (its own target only, its exported precision) are the dispatcher's.
+    runner = translator(model, target=target)
     return [Opened(base, runner, _onnx_info(model), styles=_styles(model.metadata),
                    description=f"{described or Path(model.path).name}: {runner.description}")]
-
-
-def open_translator(source: Any, *, target: str | None = None, device: str = "auto",
-                    providers: str = "auto", precision: str = "auto", compile: str = "auto",
-                    ema: bool | None = None, images: int | None = None) -> Opened:
-    """Open ``source`` (see :func:`open_models`) for one job of ``images`` images, as
-    ``gtx translate`` does: the named ``target`` or the first image target; ``compile="auto"``
-    compiles when ``images`` repays it. An ONNX file accepts only precision/compile
-    ``auto``/``fp32``/``off`` (it runs as exported)."""
-    if isinstance(source, (str, os.PathLike)):
-        from .cli.translate import open_source
-
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"model source {path} does not exist: give a run directory, "
-                                    "a checkpoint (.pt) or an .onnx file")
-        opened = open_source(path, device=device, providers=providers, ema=ema)
-        model, described = opened.model, opened.description
-    else:
-        model, described = source, type(source).__name__
-    is_onnx = hasattr(model, "metadata") and hasattr(model, "session")
-    if is_onnx:
-        if target is not None and target not in (model.metadata.target, model.metadata.direction):
-            raise ValueError(f"{model.path} holds target {model.metadata.target!r}, not "
-                             f"{target!r}; export the other direction to its own file")
-        precision = "fp32" if precision == "auto" else precision
-        compile = "off" if compile == "auto" else compile
-    runner = translator_for(model, target=target, precision=precision, compile=compile,
-                            images=images)
-    info = _onnx_info(model) if is_onnx else {}
-    return Opened(_slug(Path(str(getattr(model, "path", "model"))).stem), runner, info,
-                  description=f"{described}: {runner.description}")

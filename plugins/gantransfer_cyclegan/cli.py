@@ -1,4 +1,8 @@
-"""`gtx import-cyclegan`: convert official CycleGAN ``.pth`` weights to a gantransfer checkpoint."""
+"""`gtx import-cyclegan`: convert official CycleGAN ``.pth`` weights to a gantransfer checkpoint.
+
+The CycleGAN plugin's own ``gtx`` command, contributed through the ``gantransfer.commands``
+entry-point group (docs/plugins.md): ``gtx`` calls :func:`register` with a typer app.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from ._console import console
 
 __all__ = ["import_official_cyclegan", "register"]
 
@@ -19,30 +21,23 @@ def import_official_cyclegan(out: Path, *, g_a: Path | None = None, g_b: Path | 
 
     Returns the model. Raises ``ValueError``/``FileNotFoundError`` for unusable inputs.
     """
-    import gantransfer
-    from gantransfer.config import to_plain
-    from gantransfer.engine.checkpoint import save_checkpoint, versions_for
+    from gantransfer.engine import save_model
+
+    from .model import CycleGAN
 
     if not any((g_a, g_b, d_a, d_b)):
         raise ValueError("give at least one official weight file (G_A positional, or --g-b, "
                          "--d-a, --d-b)")
-    cls = gantransfer.registry.load_class("cyclegan")
-    model = cls.load_official(g_a=g_a, g_b=g_b, d_a=d_a, d_b=d_b, **overrides)
-    save_checkpoint({
-        "architecture": "cyclegan",
-        "config": to_plain(model.config),
-        "model": model.state_dict(),
-        "ema": None,
-        "step": 0,
-        "epoch": 0,
-        "versions": versions_for("cyclegan"),
-        "source": {"official": {k: str(v) for k, v in
-                                {"G_A": g_a, "G_B": g_b, "D_A": d_a, "D_B": d_b}.items() if v}},
-    }, out)
+    model = CycleGAN.load_official(g_a=g_a, g_b=g_b, d_a=d_a, d_b=d_b, **overrides)
+    model.arch_name = "cyclegan"  # the name this plugin registers (pyproject.toml)
+    save_model(model, out, source={"official": {
+        k: str(v) for k, v in {"G_A": g_a, "G_B": g_b, "D_A": d_a, "D_B": d_b}.items() if v}})
     return model
 
 
 def register(app: typer.Typer) -> None:
+    """Add ``import-cyclegan`` to ``app`` (the ``gantransfer.commands`` entry point)."""
+
     @app.command("import-cyclegan")
     def import_cyclegan(
         g_a: Annotated[Path | None, typer.Argument(
@@ -64,6 +59,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Convert official CycleGAN weights (junyanz/pytorch-CycleGAN-and-pix2pix) to a
         gantransfer checkpoint usable by `gtx translate`, `gtx export` and gantransfer.load."""
+        from gantransfer.cli import console
+
         overrides = {k: v for k, v in {"netG": netG, "ngf": ngf, "norm": norm,
                                         "dropout": dropout}.items() if v is not None}
         model = import_official_cyclegan(output, g_a=g_a, g_b=g_b, d_a=d_a, d_b=d_b, **overrides)

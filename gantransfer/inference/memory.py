@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-__all__ = ["PEAK_FACTOR", "activation_bytes_per_pixel", "available_memory", "format_bytes"]
+__all__ = ["PEAK_FACTOR", "activation_bytes_per_pixel", "available_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,3 @@ def _cgroup_room() -> int | None:
         return max(int(limit) - used, 0)
     except (OSError, ValueError):
         return None
-
-
-def format_bytes(n: float) -> str:
-    """``1.5 GiB``-style text for messages (no heavy imports: the downloader uses it too)."""
-    for unit in ("B", "KiB", "MiB"):
-        if abs(n) < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-

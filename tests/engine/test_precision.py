@@ -19,8 +19,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import gantransfer
-from gantransfer.engine import TrainConfig, Trainer, precision
+from gantransfer import precision
+from gantransfer.engine import TrainConfig, Trainer
 from gantransfer.engine.context import EngineContext
+from gantransfer.precision import Precision
 
 CYCLEGAN = dict(netG="resnet_6blocks", ngf=4, ndf=4, n_layers_D=2, pool_size=2,
                 load_size=16, crop_size=16)
@@ -83,11 +85,11 @@ def bf16_context(model: Any) -> EngineContext:
 @pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "fp32")])
 def test_auto_resolves_per_device_and_logs_the_choice(monkeypatch, caplog, native, expected):
     monkeypatch.setattr(precision, "native_bf16", lambda device: native)
-    with caplog.at_level(logging.INFO, logger="gantransfer.engine.precision"):
-        assert precision.resolve_precision("auto", torch.device("cpu")) == expected
+    with caplog.at_level(logging.INFO, logger="gantransfer.precision"):
+        assert Precision.resolve("auto", torch.device("cpu"), job="training") == expected
     assert f"precision auto: {expected} on cpu" in caplog.text
     # explicit requests are taken as given, and the Trainer uses the resolved one
-    assert precision.resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert Precision.resolve("fp32", torch.device("cpu"), job="training") == "fp32"
     model, data, _ = make("cyclegan")
     trainer = Trainer(model, data, TrainConfig(steps=1, device="cpu", precision="auto"),
                       "unused-run-dir", callbacks=())
@@ -101,7 +103,7 @@ def test_native_bf16_on_cuda_needs_compute_capability_8(monkeypatch):
         assert precision.native_bf16(torch.device("cuda")) is native
     assert precision.native_bf16(torch.device("mps")) is False
     with pytest.raises(ValueError, match="fp16"):
-        precision.resolve_precision("fp16", torch.device("cpu"))
+        Precision.resolve("fp16", torch.device("cpu"), job="training")
 
 
 def test_gtx_train_precision_auto_says_what_it_picked(tmp_path):

@@ -12,7 +12,7 @@ import gantransfer
 from gantransfer.cli.app import app
 from gantransfer.config import to_plain
 from gantransfer.engine.checkpoint import save_checkpoint
-from gantransfer.export.runtime import OnnxLoadError
+from gantransfer.onnx import OnnxLoadError
 
 runner = CliRunner()
 

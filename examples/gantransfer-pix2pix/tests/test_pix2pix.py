@@ -23,7 +23,7 @@ import gantransfer
 import gantransfer.nn
 from gantransfer.testing import make_fake_data
 
-PLUGIN_SRC = Path(__file__).resolve().parents[1] / "examples" / "gantransfer-pix2pix"
+PLUGIN_SRC = Path(__file__).resolve().parents[1]
 INSTALL = f"pip install {PLUGIN_SRC}"
 TINY = ["--set", "netG=resnet_6blocks", "--set", "ngf=4", "--set", "ndf=4", "--set",
         "n_layers_D=2", "--set", "load_size=16", "--set", "crop_size=16"]

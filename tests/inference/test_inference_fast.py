@@ -15,18 +15,13 @@ import torch
 from torch._dynamo.utils import counters
 
 import gantransfer
-import gantransfer.engine.precision as engine_precision
-from gantransfer import _runner
+import gantransfer.precision as precision_rules
 from gantransfer.data.metrics import psnr
-from gantransfer.inference import (
-    bucket_size,
-    compile_min_images,
-    pad_to_multiple,
-    resolve_compile,
-    resolve_inference_precision,
-    translate,
-    translator,
-)
+from gantransfer.inference import runner, translate, translator
+from gantransfer.inference.defaults import compile_min_images
+from gantransfer.inference.images import bucket_size, pad_to_multiple
+from gantransfer.inference.runner import resolve_compile
+from gantransfer.precision import Precision
 
 EAGER_BACKEND = {"backend": "eager"}
 
@@ -64,11 +59,11 @@ def test_default_translate_is_fp32_eager_exactly(model):
     (False, "cuda", True, "fp32"),
 ])
 def test_precision_auto_resolution(monkeypatch, native, device, compiled, expected):
-    monkeypatch.setattr(engine_precision, "native_bf16", lambda d: native)
+    monkeypatch.setattr(precision_rules, "native_bf16", lambda d: native)
     dev = torch.device(device)
-    assert resolve_inference_precision("auto", dev, compiled=compiled) == expected
-    assert resolve_inference_precision("fp32", dev, compiled=compiled) == "fp32"
-    assert resolve_inference_precision("bf16", dev, compiled=compiled) == "bf16"
+    assert Precision.resolve("auto", dev, job="translation", compiled=compiled) == expected
+    assert Precision.resolve("fp32", dev, job="translation", compiled=compiled) == "fp32"
+    assert Precision.resolve("bf16", dev, job="translation", compiled=compiled) == "bf16"
 
 
 def test_unknown_precision_or_compile_value_is_rejected(model):
@@ -80,13 +75,13 @@ def test_unknown_precision_or_compile_value_is_rejected(model):
 
 def test_compile_auto_needs_enough_images_and_a_usable_compiler(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(_runner, "compile_available", lambda d: True)
+    monkeypatch.setattr(runner, "compile_available", lambda d: True)
     threshold = compile_min_images(cpu)  # the measured break-even (tests/reliability)
     assert resolve_compile("auto", cpu, images=threshold) is True
     assert resolve_compile("auto", cpu, images=threshold - 1) is False
     assert resolve_compile("auto", cpu, images=None) is False
     assert resolve_compile("auto", torch.device("mps"), images=10_000) is False
-    monkeypatch.setattr(_runner, "compile_available", lambda d: False)
+    monkeypatch.setattr(runner, "compile_available", lambda d: False)
     assert resolve_compile("auto", cpu, images=10_000) is False
     assert resolve_compile("on", cpu, images=1) is True
     assert resolve_compile("off", cpu, images=10_000) is False
@@ -152,7 +147,7 @@ def test_a_failing_compile_falls_back_to_eager_with_one_warning(model, caplog):
 
     runner = translator(model, compile="on", compile_options={"backend": broken_backend})
     x = torch.rand(2, 3, 32, 32) * 2 - 1
-    with caplog.at_level(logging.WARNING, logger="gantransfer._runner"), model.evaluating():
+    with caplog.at_level(logging.WARNING, logger="gantransfer.inference.runner"), model.evaluating():
         first = runner.translate(x)
         second = runner.translate(x)
     warnings = [r for r in caplog.records if "torch.compile failed" in r.getMessage()]

@@ -12,8 +12,8 @@ from _export_toy import make
 from PIL import Image
 
 import gantransfer
-from gantransfer.export._providers import CUDA, provider_usable
-from gantransfer.export.runtime import OnnxLoadError, ProviderUnavailableError
+from gantransfer.inference._providers import CUDA, provider_usable
+from gantransfer.onnx import OnnxLoadError, ProviderUnavailableError
 
 CUDA_OK = provider_usable(CUDA)[0]
 

@@ -8,7 +8,7 @@ import torch
 from _export_toy import make
 from PIL import Image
 
-from gantransfer.inference import crop_to, pad_to_multiple, padded_size, to_channels
+from gantransfer.inference.images import crop_to, pad_to_multiple, padded_size, to_channels
 
 
 @pytest.fixture(scope="module")
