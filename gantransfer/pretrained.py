@@ -39,7 +39,7 @@ from importlib import metadata as md
 from pathlib import Path
 from typing import Any
 
-from ._download import ProgressFn, sha256_file
+from ._download import NotDownloadedError, ProgressFn, sha256_file
 from ._io import atomic_write_bytes
 from ._pin import ChangedFileError, Pin, fetch_pinned, now_utc
 
@@ -66,11 +66,6 @@ CHECKPOINT_NAME = "model.pt"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 ConvertFn = Callable[[Path, Path], None]
-
-
-class NotDownloadedError(FileNotFoundError):
-    """A pretrained name or hub repository that is not in the cache; the message gives the
-    command that downloads it (nothing is fetched implicitly)."""
 
 
 @dataclass(frozen=True, kw_only=True)

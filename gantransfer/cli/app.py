@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "translate",
     "export",
     "weights",
+    "push",
     "import_cyclegan",
     "bench",
 )

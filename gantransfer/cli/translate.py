@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._console import console
-from ._options import Overwrite, SkipExisting, existing_from_flags
+from ._options import Download, Overwrite, SkipExisting, download_if_asked, existing_from_flags
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..inference import Source
@@ -90,7 +90,9 @@ def _select(pairs: list[tuple[Path, Path]], existing: str) -> list[tuple[Path, P
 def register(app: typer.Typer) -> None:
     @app.command("translate")
     def translate_cmd(
-        source: Annotated[Path, typer.Argument(help="Run directory, checkpoint, or .onnx file.")],
+        source: Annotated[Path, typer.Argument(
+            help="Run directory, checkpoint, .onnx file, pretrained name (cyclegan/style_monet) "
+                 "or hf://user/repo.")],
         inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders (recursive).")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
         target: Annotated[str | None, typer.Option(
@@ -136,6 +138,7 @@ def register(app: typer.Typer) -> None:
                  "machine has less available.")] = True,
         overwrite: Overwrite = False,
         skip_existing: SkipExisting = False,
+        download: Download = False,
     ) -> None:
         """Translate every image of the inputs; outputs keep relative paths, stems and sizes.
 
@@ -156,6 +159,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[green]nothing to do[/green]: all {kept} output(s) exist in {out} "
                           "(--skip-existing)", highlight=False)
             return
+        download_if_asked(source, download)
         src = open_source(source, device=device, providers=providers, ema=ema)
         runner = translator(src.model, target=target, precision=precision, compile=compile,
                             bucket=bucket, images=len(pairs))
