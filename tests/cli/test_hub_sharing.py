@@ -4,6 +4,7 @@ against the Hub's listing."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from _hub_standin import HubStandIn
-from _local_http import local_server
+from _local_http import FileServer, local_server
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -144,3 +145,36 @@ def test_hub_addresses_parse_with_revision_and_file() -> None:
     assert str(hf.parse_address("hf://a/b@main")) == "hf://a/b@main"
     with pytest.raises(ValueError, match="hf://user/repo"):
         hf.parse_address("hf://only-one-part")
+
+
+class _Upstream(FileServer):
+    pass
+
+
+def test_pretrained_name_exports_and_its_onnx_file_round_trips_through_the_hub(
+        hub: str, photos: Path, tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    official = gantransfer.get_network("resnet_6blocks", ngf=4, norm="instance")
+    buf = io.BytesIO()
+    torch.save(official.state_dict(), buf)
+    _Upstream.reset({"/style_monet.pth": buf.getvalue()})
+    with local_server(_Upstream) as upstream:
+        assert _run("weights", "download", "cyclegan/style_monet", "--mirror", upstream
+                    ).exit_code == 0
+    onnx = tmp_path / "monet.onnx"
+    exported = _run("export", "cyclegan/style_monet", "--onnx", str(onnx))
+    assert exported.exit_code == 0, exported.output
+    pushed = _run("push", "cyclegan/style_monet", "--repo", "alice/monet-onnx", "--onnx",
+                  str(onnx), "--no-checkpoint")
+    assert pushed.exit_code == 0, pushed.output
+    assert sorted(HubStandIn.repos["alice/monet-onnx"]["files"]) == ["README.md", "monet.onnx"]
+    assert _run("weights", "download", "hf://alice/monet-onnx").exit_code == 0
+    by_name, by_hub = tmp_path / "by_name", tmp_path / "by_hub"
+    assert _run("translate", "cyclegan/style_monet", str(photos), "-o", str(by_name),
+                *TRANSLATE).exit_code == 0
+    result = _run("translate", "hf://alice/monet-onnx", str(photos), "-o", str(by_hub))
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime" in result.output
+    diff = np.abs(np.array(Image.open(by_name / "p.png"), dtype=int)
+                  - np.array(Image.open(by_hub / "p.png"), dtype=int))
+    assert diff.max() <= 1  # fp32 ONNX vs PyTorch: rounding at most
