@@ -82,7 +82,8 @@ def download_cmd(
         raise typer.BadParameter("--mirror and --force apply to pretrained models (NAME with a "
                                  "'/'); use --url for a network's file", param_hint="--mirror")
     spec = hub.weights_file_for(name)
-    path = hub.download_weights(spec, dest_dir=dest, url=url, **limits)
+    path = hub.download_weights(spec, dest_dir=dest, url=url, timeout=timeout,
+                                deadline=deadline or None, min_speed=min_speed * 1024)
     check = f"SHA-256 {spec.sha256}" if spec.sha256 else \
         f"SHA-256 prefix {spec.sha256_prefix} (torchvision file-name hash)"
     console.print(f"{name}: {path} verified ({check})")
