@@ -44,6 +44,7 @@ __all__ = [
     "DownloadError",
     "Downloaded",
     "IntegrityError",
+    "NotDownloadedError",
     "ProgressFn",
     "fetch",
     "partial_path",
@@ -68,6 +69,11 @@ class DownloadError(RuntimeError):
 
 class IntegrityError(DownloadError):
     """The bytes arrived but are not the expected file (SHA-256 or size mismatch)."""
+
+
+class NotDownloadedError(FileNotFoundError):
+    """A pretrained name or Hub repository that is not in the cache; the message gives the
+    command that downloads it (nothing is fetched implicitly)."""
 
 
 @dataclass(frozen=True)

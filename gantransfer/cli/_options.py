@@ -6,13 +6,28 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["Overwrite", "SkipExisting", "existing_from_flags"]
+__all__ = ["Download", "Overwrite", "SkipExisting", "download_if_asked", "existing_from_flags"]
 
 Overwrite = Annotated[bool, typer.Option(
     "--overwrite", help="Replace outputs that exist already (inputs are never replaced).")]
 SkipExisting = Annotated[bool, typer.Option(
     "--skip-existing", help="Keep outputs that exist already and write only the missing ones "
                             "(re-run an interrupted job to finish it).")]
+
+Download = Annotated[bool, typer.Option(
+    "--download", help="An hf://user/repo source that is not cached yet is downloaded (and "
+                       "checked) first; without it nothing is fetched.")]
+
+
+def download_if_asked(source: object, download: bool) -> None:
+    """With ``--download``, fetch an ``hf://`` source into the Hub cache (nothing otherwise);
+    pretrained names are downloaded with `gtx weights download NAME`."""
+    from ..pretrained import is_hub_address
+
+    if download and is_hub_address(str(source)):
+        from ..hf import download_hub
+
+        download_hub(str(source))
 
 
 def existing_from_flags(overwrite: bool, skip_existing: bool) -> str:

@@ -41,6 +41,7 @@ _COMMAND_MODULES = (
     "translate",
     "export",
     "weights",
+    "push",
     "bench",
     "serve",
 )

@@ -149,24 +149,31 @@ def _print_download(result: Any) -> None:
     resumed = f" (resumed at {format_bytes(result.resumed_from)})" if result.resumed_from else ""
     console.print(Text(f"{origin}{resumed}"), highlight=False)
     console.print(Text(f"SHA-256 {pin.sha256}  ({format_bytes(pin.size)})"), highlight=False)
-    lock = folder / ".gantransfer-lock.json"
-    if pin.verified:
-        console.print("[green]verified[/green] against the published SHA-256")
-    elif result.first_use:
-        console.print(Text.assemble(
-            ("UNVERIFIED", "bold yellow"),
-            f": the source publishes no checksum, so this first download could not be checked. "
-            f"Its SHA-256 is recorded in {lock}; later downloads and `gtx data check` are "
-            "verified against it."), highlight=False)
-    else:
-        console.print(Text(f"matches the SHA-256 recorded on {pin.date} in {lock} (that first "
-                           "download was unverified)"), highlight=False)
+    print_pin(pin, first_use=result.first_use, lock=folder / ".gantransfer-lock.json",
+              checked="later downloads and `gtx data check` are")
     for split, pairs in result.splits.items():
         console.print(f"{split}: {pairs} side-by-side pairs split into {split}/A and {split}/B")
     if result.archive_kept:
         console.print(Text(f"archive kept: {result.archive_kept}"), highlight=False)
     console.print(Text(f"{result.source.name} is ready in {folder}"), style="bold",
                   highlight=False)
+
+
+def print_pin(pin: Any, *, first_use: bool, lock: Path, checked: str) -> None:
+    """Say how a download was checked: against a published SHA-256, recorded unverified on
+    first use (in ``lock``; ``checked`` says what is verified against it later), or against
+    that record."""
+    if pin.verified:
+        console.print("[green]verified[/green] against the published SHA-256")
+    elif first_use:
+        console.print(Text.assemble(
+            ("UNVERIFIED", "bold yellow"),
+            f": the source publishes no checksum, so this first download could not be checked. "
+            f"Its SHA-256 is recorded in {lock}; {checked} verified against it."),
+            highlight=False)
+    else:
+        console.print(Text(f"matches the SHA-256 recorded on {pin.date} in {lock} (that first "
+                           "download was unverified)"), highlight=False)
 
 
 def celeba_cmd(

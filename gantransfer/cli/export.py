@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ._console import console
-from ._options import Overwrite, SkipExisting, existing_from_flags
+from ._options import Download, Overwrite, SkipExisting, download_if_asked, existing_from_flags
 
 __all__ = ["register"]
 
@@ -17,7 +17,9 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
-        source: Annotated[Path, typer.Argument(help="Run directory or checkpoint.")],
+        source: Annotated[Path, typer.Argument(
+            help="Run directory, checkpoint, pretrained name (cyclegan/style_monet) or "
+                 "hf://user/repo.")],
         onnx: Annotated[Path, typer.Option("--onnx", help="Output .onnx file (or folder/stem "
                                            "with --target all).")],
         target: Annotated[str | None, typer.Option(
@@ -46,6 +48,7 @@ def register(app: typer.Typer) -> None:
             help="int8: refuse below this PSNR (dB) vs fp32 (default 40).")] = None,
         overwrite: Overwrite = False,
         skip_existing: SkipExisting = False,
+        download: Download = False,
     ) -> None:
         """Export, verify in onnxruntime against PyTorch, and only then write the file (an
         existing file is replaced only with --overwrite)."""
@@ -76,6 +79,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.BadParameter("--static needs --height and --width (and --batch)",
                                          param_hint="--static")
             static_shape = (batch, height, width)
+        download_if_asked(source, download)
         results = export_onnx(source, onnx, target=target, opset=opset, dynamic=not static,
                               static_shape=static_shape, precision=precision, ema=ema,
                               verify=verify, atol=atol, calib=calib, calib_count=calib_count,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._console import console
-from ._options import Overwrite, SkipExisting, existing_from_flags
+from ._options import Download, Overwrite, SkipExisting, download_if_asked, existing_from_flags
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..inference import Source
@@ -90,7 +90,9 @@ def _select(pairs: list[tuple[Path, Path]], existing: str) -> list[tuple[Path, P
 def register(app: typer.Typer) -> None:
     @app.command("translate")
     def translate_cmd(
-        source: Annotated[Path, typer.Argument(help="Run directory, checkpoint, or .onnx file.")],
+        source: Annotated[Path, typer.Argument(
+            help="Run directory, checkpoint, .onnx file, pretrained name (cyclegan/style_monet) "
+                 "or hf://user/repo.")],
         inputs: Annotated[list[Path], typer.Argument(
             help="Image files and/or folders (recursive), and video files.")],
         out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
@@ -143,6 +145,7 @@ def register(app: typer.Typer) -> None:
         video_codec: Annotated[str | None, typer.Option(
             "--video-codec", help="Videos: the encoder (default: H.264 for mp4/mov/mkv/avi, "
                                   "VP9 for webm; ffv1 is lossless). Audio is copied.")] = None,
+        download: Download = False,
     ) -> None:
         """Translate every image of the inputs; outputs keep relative paths, stems and sizes.
 
@@ -175,6 +178,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[green]nothing to do[/green]: all {kept} output(s) exist in {out} "
                           "(--skip-existing)", highlight=False)
             return
+        download_if_asked(source, download)
         src = open_source(source, device=device, providers=providers, ema=ema)
         runner = translator(src.model, target=target, precision=precision, compile=compile,
                             bucket=bucket, images=len(pairs))

@@ -442,8 +442,12 @@ def newest_intact(run_dir: str | os.PathLike[str], *, move_damaged: bool = False
 
 
 def resolve(path_or_run_dir: str | os.PathLike[str]) -> Path:
-    """A checkpoint file as given, or the latest checkpoint of a run directory."""
-    path = Path(path_or_run_dir)
+    """A checkpoint file as given, or the latest checkpoint of a run directory; a pretrained name
+    (``cyclegan/style_monet``) or ``hf://`` address is first resolved to its cached file
+    (:func:`gantransfer.pretrained.resolve_source`; NotDownloadedError when it is not cached)."""
+    from ..pretrained import resolve_source
+
+    path = resolve_source(path_or_run_dir)
     if path.is_dir():
         latest = find_latest(path)
         if latest is None:
@@ -496,7 +500,8 @@ def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device 
     """Rebuild a trained model from a checkpoint file or the latest checkpoint of a run dir.
 
     Args:
-        path_or_run_dir: a ``.pt`` checkpoint or a run directory.
+        path_or_run_dir: a ``.pt`` checkpoint, a run directory, a downloaded pretrained name
+            (``cyclegan/style_monet``) or a downloaded ``hf://user/repo``.
         device: where the model is placed.
         ema: use the EMA generator weights; None uses them when the checkpoint has them.
 

@@ -37,9 +37,13 @@ class Source:
 
 
 def locate(source: str | os.PathLike[str]) -> Path:
-    """The local file or run directory ``source`` names. Today a path is taken as it is; this is
-    where names that are not paths will be resolved (nothing here downloads implicitly)."""
-    return Path(source)
+    """The local file or run directory ``source`` names: a path as it is, a pretrained name
+    (``cyclegan/style_monet``) or ``hf://user/repo`` as its cached file
+    (:func:`gantransfer.pretrained.resolve_source`). Nothing here downloads implicitly: a name
+    that is not cached raises NotDownloadedError with the download command."""
+    from ..pretrained import resolve_source
+
+    return resolve_source(source)
 
 
 def open_source(source: str | os.PathLike[str] | Any, *, device: str = "auto",
