@@ -30,24 +30,27 @@ def _init(net: nn.Module, init: str, init_gain: float) -> nn.Module:
 
 def resnet_9blocks(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                    norm: str = "instance", dropout: bool = False, init: str = "normal",
-                   init_gain: float = 0.02, image_size: int | None = None) -> ResnetGenerator:
+                   init_gain: float = 0.02, image_size: int | None = None,
+                   n_labels: int | None = None) -> ResnetGenerator:
     """ResNet generator with 9 residual blocks (the CycleGAN default for 256 px images).
 
-    Inputs: H, W multiples of 4, at least 8. 11,378,179 parameters at ``ngf=64``.
+    Inputs: H, W multiples of 4, at least 8. 11,378,179 parameters at ``ngf=64``. With
+    ``norm="conditional_instance"`` and ``n_labels`` it is a multi-style generator ``g(x, s)``.
     """
     del image_size  # any size works
     net = ResnetGenerator(in_channels, out_channels, ngf=ngf, n_blocks=9, norm=norm,
-                          dropout=dropout)
+                          dropout=dropout, n_labels=n_labels)
     return _init(net, init, init_gain)
 
 
 def resnet_6blocks(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                    norm: str = "instance", dropout: bool = False, init: str = "normal",
-                   init_gain: float = 0.02, image_size: int | None = None) -> ResnetGenerator:
+                   init_gain: float = 0.02, image_size: int | None = None,
+                   n_labels: int | None = None) -> ResnetGenerator:
     """ResNet generator with 6 residual blocks (the CycleGAN choice for 128 px images)."""
     del image_size
     net = ResnetGenerator(in_channels, out_channels, ngf=ngf, n_blocks=6, norm=norm,
-                          dropout=dropout)
+                          dropout=dropout, n_labels=n_labels)
     return _init(net, init, init_gain)
 
 
