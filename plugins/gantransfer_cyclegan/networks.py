@@ -1,7 +1,8 @@
 """Registered network factories (entry points in ``gantransfer.networks``).
 
 Generators: ``resnet_6blocks``, ``resnet_9blocks``, ``unet_128``, ``unet_256``.
-Discriminators: ``patchgan`` (``n_layers=3`` is the 70×70 PatchGAN) and ``pixel`` (1×1).
+Discriminators: ``patchgan`` (``n_layers=3`` is the 70×70 PatchGAN), ``pixel`` (1×1) and
+``stargan_discriminator`` (a PatchGAN trunk with a real/fake head and a style classifier).
 
 Every factory is keyword-only, initialises the weights (``init`` in
 ``normal|xavier|kaiming|orthogonal`` with ``init_gain``, 0.02 as in the official code) and accepts
@@ -17,11 +18,12 @@ from torch import nn
 
 from gantransfer.nn import init_weights
 
-from .patchgan import NLayerDiscriminator, PixelDiscriminator
+from .patchgan import NLayerDiscriminator, PixelDiscriminator, StyleDiscriminator
 from .resnet import ResnetGenerator
 from .unet import UnetGenerator
 
-__all__ = ["patchgan", "pixel", "resnet_6blocks", "resnet_9blocks", "unet_128", "unet_256"]
+__all__ = ["patchgan", "pixel", "resnet_6blocks", "resnet_9blocks", "stargan_discriminator",
+           "unet_128", "unet_256"]
 
 
 def _init(net: nn.Module, init: str, init_gain: float) -> nn.Module:
@@ -91,3 +93,14 @@ def pixel(*, in_channels: int = 3, ndf: int = 64, norm: str = "instance", init: 
     """1×1 PixelGAN discriminator: one raw logit per pixel."""
     del image_size
     return _init(PixelDiscriminator(in_channels, ndf=ndf, norm=norm), init, init_gain)
+
+
+def stargan_discriminator(*, in_channels: int = 3, n_labels: int = 2, ndf: int = 64,
+                          n_layers: int = 3, norm: str = "none", init: str = "normal",
+                          init_gain: float = 0.02, image_size: int | None = None
+                          ) -> StyleDiscriminator:
+    """StarGAN discriminator: a PatchGAN trunk, a real/fake logit map and ``n_labels`` style
+    logits per image (returns both). No norm by default, as in StarGAN."""
+    del image_size
+    return _init(StyleDiscriminator(in_channels, n_labels=n_labels, ndf=ndf, n_layers=n_layers,
+                                    norm=norm), init, init_gain)

@@ -12,3 +12,10 @@ test_conditional_dcgan = conformance_tests("dcgan", TINY_DCGAN)
 
 test_conditional_dcgan_concat = conformance_tests(
     "dcgan", {**TINY_DCGAN, "d_conditioning": "concat", "g_conditioning": "embedding"})
+
+TINY_STARGAN = {"labels": ["monet", "photo", "ukiyoe"], "ngf": 4, "ndf": 4, "n_layers_D": 2,
+                "load_size": 16, "crop_size": 16}
+
+test_stargan = conformance_tests("stargan", TINY_STARGAN)
+
+test_stargan_onehot = conformance_tests("stargan", {**TINY_STARGAN, "style_input": "onehot"})
