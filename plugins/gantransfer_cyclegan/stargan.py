@@ -113,12 +113,14 @@ class StarGAN(GANModel):
         k = len(c.labels)
         gen = {"ngf": c.ngf, "init": c.init, "init_gain": c.init_gain}
         if c.style_input == "cin":
+            takes = {f.name for f in gantransfer.spec(c.netG, kind="network").fields}
             g = gantransfer.build_network(
                 c.netG, optional=gen, in_channels=c.channels, out_channels=c.channels,
-                norm="conditional_instance", n_labels=k)
-            if not accepts_labels(g):
+                norm="conditional_instance", n_labels=k) if "n_labels" in takes else None
+            if g is None or not accepts_labels(g):
                 raise ValueError(f"generator {c.netG!r} does not take a style with "
-                                 "norm='conditional_instance'; use --set style_input=onehot")
+                                 "norm='conditional_instance' (n_labels); use --set "
+                                 "style_input=onehot, or a ResNet generator")
         else:  # StarGAN's input: the one-hot style as extra channels of the image
             g = ConcatLabels(gantransfer.build_network(
                 c.netG, optional={**gen, "norm": c.norm}, in_channels=c.channels + k,
