@@ -67,11 +67,11 @@ def test_missing_unknown_and_out_of_range_styles_list_the_names(stargan_file):
     onnx_model = load(path, providers="cpu")
     x = torch.rand(1, 3, 16, 16)
     for runner in (model, onnx_model):
-        with pytest.raises(ValueError, match="name a style.*cool, invert, photo"):
+        with pytest.raises(ValueError, match=r"name a style.*cool, invert, photo"):
             runner.translate(x)
-        with pytest.raises(ValueError, match="unknown style 'monet'.*0=cool, 1=invert, 2=photo"):
+        with pytest.raises(ValueError, match=r"unknown style 'monet'.*0=cool, 1=invert, 2=photo"):
             runner.translate(x, style="monet")
-        with pytest.raises(ValueError, match="style index 3 is out of range.*3 styles"):
+        with pytest.raises(ValueError, match=r"style index 3 is out of range.*3 styles"):
             runner.translate(x, style=3)
     plain = gantransfer.get("cyclegan", netG="resnet_6blocks", ngf=4, ndf=4)
     with pytest.raises(ValueError, match="takes no style: it is not conditional"):
@@ -104,7 +104,7 @@ def test_conditional_dcgan_file_generates_each_class_like_pytorch(tmp_path):
         want = model.generate(3, generator=torch.Generator().manual_seed(3), label=label)
         got = onnx_model.generate(3, seed=3, label=label)
         assert np.abs(got.numpy() - want.numpy()).max() < 1e-4
-    with pytest.raises(ValueError, match="unknown label 'owl'.*0=cat, 1=dog"):
+    with pytest.raises(ValueError, match=r"unknown label 'owl'.*0=cat, 1=dog"):
         onnx_model.generate(2, label="owl")
     with pytest.raises(ValueError, match="got 1 labels for 2 images"):
         model.generate(2, label=["cat"])

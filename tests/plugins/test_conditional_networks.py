@@ -110,7 +110,7 @@ def test_conditional_dcgan_config_errors_say_how_to_fix():
     with pytest.raises(ValueError, match="distinct"):
         gantransfer.get("dcgan", **TINY, labels=["a", "a"])
     assert gantransfer.get("dcgan", **TINY, n_classes=2).label_names == ("0", "1")
-    with pytest.raises(ValueError, match="does not accept labels.*d_conditioning=concat"):
+    with pytest.raises(ValueError, match=r"does not accept labels.*d_conditioning=concat"):
         gantransfer.get("dcgan", **TINY, labels=["a", "b"], discriminator="patchgan",
                         discriminator_kwargs={"n_layers": 1})
     # ... and with concat any registered discriminator works.
