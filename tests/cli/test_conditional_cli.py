@@ -117,3 +117,13 @@ def test_a_label_for_an_unconditional_model_is_refused(tmp_path, capsys):
     assert gtx(capsys, "train", "dcgan", "--data", data, "-o", run, *DCGAN, *COMMON)[0] == 0
     code, text = gtx(capsys, "generate", run, "--label", "cat", "-o", tmp_path / "x.png")
     assert code == 1 and "takes no label: it is not conditional" in text
+
+
+def test_demo_shows_stargan_per_style_against_identity(tmp_path, capsys):
+    code, text = gtx(capsys, "demo", "--arch", "stargan", "-o", tmp_path / "demo", "--steps",
+                     "2", "--progress", "none")
+    assert code == 0, text
+    assert re.search(r"style invert: translated [\d.]+ dB vs identity [\d.]+ dB", text)
+    assert re.search(r"style sepia: translated [\d.]+ dB vs identity [\d.]+ dB", text)
+    assert (tmp_path / "demo" / "comparison.png").is_file()
+    assert (tmp_path / "demo" / "demo_styles.onnx").is_file()
