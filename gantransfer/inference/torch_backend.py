@@ -241,9 +241,8 @@ def label_tensor(label: Any, n: int, names: tuple[str, ...] | None, *, source: s
             or a sequence whose length is not ``n``.
     """
     if names is None:
-        if label is not None:
-            resolve_label(label if not isinstance(label, (list, tuple, Tensor)) else 0, None,
-                          what=what, source=source)
+        if label is not None:  # raises: the model takes no label
+            resolve_label(0, None, what=what, source=source)
         return None
     if label is None:
         return torch.arange(n) % len(names)
