@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["ExportSpec", "GANModel", "StepContext"]
 
-DataKind = Literal["single", "unpaired", "paired"]
+DataKind = Literal["single", "unpaired", "paired", "labelled"]
 
 
 @runtime_checkable
@@ -215,27 +215,44 @@ class GANModel(nn.Module):
         """The export target used when none is named (the first one)."""
         return next(iter(self.export_targets()))
 
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        """The label (class or style) names of a conditional model, index = label value; None
+        for an unconditional one. Read from the default export target's ``ExportSpec.labels``,
+        which every export writes into the file (``OnnxModel.label_names`` is the same there)."""
+        targets = self.export_targets()
+        return targets[self.default_target()].labels if targets else None
+
     # -- inference helpers shared by every architecture ----------------------------------------
     @torch.no_grad()
-    def translate(self, images: Any, *, direction: str | None = None, **options: Any) -> Any:
+    def translate(self, images: Any, *, direction: str | None = None,
+                  style: str | int | None = None, **options: Any) -> Any:
         """Translate images with an image-input target (``direction`` names it, e.g. ``"a2b"``).
 
         ``images``: a PIL image, a HxWxC uint8 array, a CxHxW / NxCxHxW tensor in [-1, 1], or a
         list of those. The output mirrors the input type; any size works (inputs are padded to
         the generator's size divisor by reflection and cropped back). ``options`` go to
         :func:`gantransfer.inference.translate` (``batch_size``, ``precision``, ``compile``...).
+        ``style`` (a name of :attr:`label_names`, or its index) is the target style of a
+        multi-style generator; a missing or unknown one is a ``ValueError`` listing the names.
         """
         from .inference.dispatch import translate  # the layer above: see docs/architecture.md
 
-        return translate(self, images, target=direction, **options)
+        return translate(self, images, target=direction, style=style, **options)
 
     @torch.no_grad()
     def generate(self, n: int, *, target: str | None = None,
-                 generator: torch.Generator | None = None) -> Tensor:
-        """Draw ``n`` images (N×C×H×W in [-1, 1]) from a latent-input target."""
+                 generator: torch.Generator | None = None, label: Any = None) -> Tensor:
+        """Draw ``n`` images (N×C×H×W in [-1, 1]) from a latent-input target.
+
+        ``label`` (class-conditional models): a name of :attr:`label_names` or an index for
+        every image, a sequence of one per image, or None to cycle through the classes. An
+        unknown name, an index out of range, or a label for an unconditional model is a
+        ``ValueError`` listing the valid names.
+        """
         from .inference.torch_backend import generate
 
-        return generate(self, n, target=target, generator=generator)
+        return generate(self, n, target=target, generator=generator, label=label)
 
     @contextlib.contextmanager
     def evaluating(self) -> Iterator[None]:

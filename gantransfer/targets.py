@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["METADATA_PREFIX", "ExportSpec", "OnnxMetadata"]
+__all__ = ["METADATA_PREFIX", "ExportSpec", "OnnxMetadata", "resolve_label"]
 
 METADATA_PREFIX = "gantransfer."
 
@@ -31,6 +32,8 @@ class ExportSpec:
     ``input="image"``: the net maps ``N×in_channels×H×W`` in [-1, 1] to ``N×out_channels×H'×W'``
     in [-1, 1]; H and W must be multiples of ``size_divisor`` and at least ``min_size``.
     ``input="latent"``: the net maps ``N×latent_dim`` noise to images of ``image_size``.
+    ``labels``: a conditional generator's label (class or style) names; the net then takes a
+    second input, an int64 ``N`` tensor of label indexes into ``labels`` (``net(x, labels)``).
     """
 
     net: str  # key in model.nets
@@ -42,6 +45,7 @@ class ExportSpec:
     size_divisor: int = 1  # H and W of image inputs must be multiples of this
     min_size: int = 1  # smallest H and W an image input may have (reflection pads need room)
     direction: str | None = None  # e.g. "a2b": which domain goes in, which comes out
+    labels: tuple[str, ...] | None = None  # conditional nets: label names (index = input value)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -51,6 +55,43 @@ class ExportSpec:
             raise ValueError("ExportSpec for a latent generator needs latent_dim")
         if self.size_divisor < 1 or self.min_size < 1:
             raise ValueError("ExportSpec.size_divisor and min_size must be >= 1")
+        if self.labels is not None:
+            if isinstance(self.labels, str) or not self.labels:
+                raise ValueError("ExportSpec.labels must be a non-empty sequence of names (or "
+                                 f"None for an unconditional net), got {self.labels!r}")
+            object.__setattr__(self, "labels", tuple(str(n) for n in self.labels))
+
+
+def resolve_label(value: str | int, names: Sequence[str] | None, *, what: str = "label",
+                  source: str = "the model") -> int:
+    """The index of label ``value`` (a name, or an index as int or digit string) in ``names``.
+
+    Raises:
+        ValueError: ``names`` is None (``source`` takes no label), an unknown name or an index
+            out of range; the message lists the valid names and indexes.
+
+    >>> resolve_label("monet", ["cezanne", "monet"])
+    1
+    """
+    if not names:
+        raise ValueError(f"{source} takes no {what}: it is not conditional (it was trained "
+                         f"without labels); leave the {what} out")
+    valid = ", ".join(f"{i}={n}" for i, n in enumerate(names))
+    if isinstance(value, str) and value in names:
+        return list(names).index(value)
+    index: int | None = None
+    if isinstance(value, bool):
+        index = None
+    elif isinstance(value, int):
+        index = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        index = int(value)
+    if index is None:
+        raise ValueError(f"unknown {what} {value!r} for {source}; valid {what}s: {valid}")
+    if not 0 <= index < len(names):
+        raise ValueError(f"{what} index {index} is out of range for {source}: it has "
+                         f"{len(names)} {what}s ({valid})")
+    return index
 
 
 # ExportSpec fields under another name in the files (the file format came first), and fields
@@ -98,7 +139,11 @@ class OnnxMetadata(ExportSpec):
             if value is None or f.name in _NOT_IN_FILES:
                 continue
             key = METADATA_PREFIX + _FILE_NAMES.get(f.name, f.name)
-            props[key] = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+            if isinstance(value, tuple):  # label names: a JSON list
+                props[key] = json.dumps(list(value))
+            else:
+                props[key] = (json.dumps(value, sort_keys=True) if isinstance(value, dict)
+                              else str(value))
         return props
 
     @classmethod
@@ -121,6 +166,8 @@ class OnnxMetadata(ExportSpec):
             kind = str(fields[name].type)
             if kind.startswith("dict"):
                 values[name] = json.loads(raw)
+            elif kind.startswith("tuple"):
+                values[name] = tuple(json.loads(raw))
             elif kind.startswith("float"):
                 values[name] = float(raw)
             elif kind.startswith("int"):

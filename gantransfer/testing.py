@@ -61,15 +61,19 @@ def _save(path: Path, array: np.ndarray, channels: int) -> None:
 
 
 def make_fake_data(kind: str, root: str | os.PathLike[str], *, size: int = 16, n: int = 4,
-                   channels: int = 3, channels_b: int | None = None, seed: int = 0) -> Path:
+                   channels: int = 3, channels_b: int | None = None, seed: int = 0,
+                   labels: Sequence[str] | None = None) -> Path:
     """Write a tiny image folder of the layout ``kind`` needs and return ``root``.
 
     * ``single``: ``root/00000.png`` ...
     * ``unpaired``: ``root/trainA/`` and ``root/trainB/`` (B restyled, independent scenes)
     * ``paired``: ``root/A/x.png`` and ``root/B/x.png`` where B is the restyled A
+    * ``labelled``: ``root/<label>/00000.png`` ... for every name of ``labels`` (default
+      ``a``, ``b``), ``n`` images each; odd labels are restyled, so classes differ
 
     Args:
-        kind: ``"single"``, ``"unpaired"`` or ``"paired"`` (a model's ``data_kind``).
+        kind: ``"single"``, ``"unpaired"``, ``"paired"`` or ``"labelled"`` (a model's
+            ``data_kind``).
         root: output folder (created).
         size: width and height of every image (at least 8).
         n: images per folder.
@@ -95,8 +99,13 @@ def make_fake_data(kind: str, root: str | os.PathLike[str], *, size: int = 16, n
             scene = _scene(seed, i, size)
             _save(root / "A" / name, scene, channels)
             _save(root / "B" / name, restyle(scene), channels_b)
+        elif kind == "labelled":
+            for k, label in enumerate(labels or ("a", "b")):
+                scene = _scene(seed + k, i, size)
+                _save(root / label / name, restyle(scene) if k % 2 else scene, channels)
         else:
-            raise ValueError(f"unknown data kind {kind!r}; expected single, unpaired or paired")
+            raise ValueError(f"unknown data kind {kind!r}; expected single, unpaired, paired or "
+                             "labelled")
     return root
 
 
@@ -114,7 +123,8 @@ def _data_for(model: Any, root: Path) -> Path:
     channels = int(defaults.get("channels") or 3)
     # 6 images at batch 2 is 3 steps per epoch: the resume check stops mid-epoch.
     return make_fake_data(model.data_kind, root, size=max(size, 8), n=6, channels=channels,
-                          channels_b=int(defaults.get("channels_b") or channels))
+                          channels_b=int(defaults.get("channels_b") or channels),
+                          labels=model.label_names)
 
 
 def _train(name: str, overrides: Overrides, data_root: Path, run_dir: Path, steps: int, *,
@@ -142,13 +152,19 @@ def _assert_equal_states(name: str, a: Mapping[str, Any], b: Mapping[str, Any],
                 f"{name}: {what} tensor {key!r} differs")
 
 
-def _tiny_input(spec: Any, *, batch: int = 1) -> torch.Tensor:
+def _tiny_input(spec: Any, *, batch: int = 1) -> tuple[torch.Tensor, ...]:
+    """The arguments of the target's net: an input batch, and a conditional net's labels (every
+    label once, so each label's path is checked)."""
+    if spec.labels is not None:
+        batch = max(batch, len(spec.labels))
     if spec.input == "latent":
-        return torch.randn(batch, int(spec.latent_dim), generator=torch.Generator().manual_seed(1))
-    side = max(spec.min_size, spec.size_divisor)
-    side = math.ceil(side / spec.size_divisor) * spec.size_divisor
-    g = torch.Generator().manual_seed(1)
-    return torch.rand(batch, spec.in_channels, side, side, generator=g) * 2 - 1
+        x = torch.randn(batch, int(spec.latent_dim), generator=torch.Generator().manual_seed(1))
+    else:
+        side = max(spec.min_size, spec.size_divisor)
+        side = math.ceil(side / spec.size_divisor) * spec.size_divisor
+        g = torch.Generator().manual_seed(1)
+        x = torch.rand(batch, spec.in_channels, side, side, generator=g) * 2 - 1
+    return (x,) if spec.labels is None else (x, torch.arange(batch) % len(spec.labels))
 
 
 # -- the checks --------------------------------------------------------------------------------
@@ -215,13 +231,14 @@ def check_load_from_checkpoint(name: str, overrides: Overrides,
     with torch.no_grad():
         for target, spec in trained.export_targets().items():
             x = _tiny_input(spec)
-            out_a, out_b = trained.nets[spec.net](x), loaded.nets[spec.net](x)
+            out_a, out_b = trained.nets[spec.net](*x), loaded.nets[spec.net](*x)
             assert torch.equal(out_a, out_b), f"{name}: target {target!r} output differs"
 
 
 def check_export(name: str, overrides: Overrides, tmp_path: str | os.PathLike[str]) -> None:
     """Every export target exports to ONNX and passes ``gantransfer.export_onnx``'s parity check
-    against PyTorch (it raises ``ExportVerificationError`` past the tolerance)."""
+    against PyTorch (it raises ``ExportVerificationError`` past the tolerance); a conditional
+    target is checked for every label and its file lists the label names."""
     tmp = Path(tmp_path)
     model = _build(name, overrides).eval()
     targets = model.export_targets()
@@ -231,6 +248,16 @@ def check_export(name: str, overrides: Overrides, tmp_path: str | os.PathLike[st
         results = gantransfer.export_onnx(model, tmp / f"{target}.onnx", target=target)
         assert len(results) == 1 and results[0].path.is_file(), f"{name}: {target} not written"
         assert results[0].max_abs_error, f"{name}: {target} export was not verified"
+        if spec.labels is not None:
+            from .inference.onnx_backend import load
+
+            listed = load(results[0].path, providers="cpu").label_names
+            assert listed == spec.labels, (
+                f"{name}: {target} file lists labels {listed}, the model {spec.labels}")
+            checked = {key.rpartition("@")[2] for key in results[0].max_abs_error}
+            assert checked == set(spec.labels), (
+                f"{name}: {target} verified for labels {sorted(checked)}, not all of "
+                f"{list(spec.labels)}")
 
 
 def check_config_roundtrip(name: str, overrides: Overrides,

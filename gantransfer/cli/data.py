@@ -36,8 +36,12 @@ def check_cmd(
     path: Annotated[Path, typer.Argument(help="Dataset folder.")],
     kind: Annotated[
         str | None,
-        typer.Option("--kind", "-k", help="single, unpaired or paired (default: detect)."),
+        typer.Option("--kind", "-k", help="single, unpaired, paired or labelled (one folder "
+                                          "per class; default: detect the others)."),
     ] = None,
+    min_per_class: Annotated[int, typer.Option(
+        "--min-per-class", min=0, help="Labelled data: warn about classes with fewer images.")
+    ] = 100,
     max_pixels: Annotated[int | None, typer.Option(
         "--max-pixels", min=0,
         help="Report images with more pixels than this as problems (default 89478485, "
@@ -54,9 +58,9 @@ def check_cmd(
     if max_pixels is not None:
         set_max_pixels(max_pixels)
 
-    if kind is not None and kind not in ("single", "unpaired", "paired"):
-        raise typer.BadParameter("use single, unpaired or paired", param_hint="--kind")
-    report = check_folder(path, kind=kind)
+    if kind is not None and kind not in ("single", "unpaired", "paired", "labelled"):
+        raise typer.BadParameter("use single, unpaired, paired or labelled", param_hint="--kind")
+    report = check_folder(path, kind=kind, min_per_class=min_per_class)
     if not print_report(report):
         raise typer.Exit(1)
 
@@ -75,6 +79,12 @@ def print_report(report) -> bool:
                       _size(f.max_size), modes)
     if report.folders:
         console.print(table)
+    if report.classes:
+        console.print(Text(f"{len(report.classes)} classes (label = index): " + ", ".join(
+            f"{k}={name} ({n})" for k, (name, n) in enumerate(report.classes.items()))),
+            highlight=False)
+    for warning in report.warnings:
+        console.print(Text(f"warning: {warning}", style="yellow"), highlight=False)
     ignored = sum(f.ignored for f in report.folders)
     if ignored:
         console.print(f"[dim]{ignored} non-image file(s) ignored[/dim]")

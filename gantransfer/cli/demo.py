@@ -21,8 +21,10 @@ def register(app: typer.Typer) -> None:
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for data, run and results.")]
     = Path("gtx-demo"),
-    arch: Annotated[str, typer.Option("--arch", help="cyclegan (translation) or dcgan "
-                                      "(unconditional generation).")] = "cyclegan",
+    arch: Annotated[str, typer.Option("--arch", "--model", help="cyclegan (translation), dcgan "
+                                      "(unconditional generation), dcgan_conditional (one class "
+                                      "per grid row) or stargan (one generator, four styles)."
+                                      )] = "cyclegan",
     steps: Annotated[int | None, typer.Option(help="Override the number of training steps.")]
     = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "cpu",
@@ -47,7 +49,13 @@ def demo_cmd(
     if result.samples:
         console.print(f"sample grids: {result.samples[0].parent}/ (latest: {result.samples[-1].name})")
     if result.comparison is not None:
-        console.print(f"held-out comparison (input | translated | ground truth): {result.comparison}")
+        layout = ("photo, then translated | ground truth per style" if "per_style" in result.extra
+                  else "input | translated | ground truth")
+        console.print(f"held-out comparison ({layout}): {result.comparison}")
+        for style, (model_db, identity_db) in result.extra.get("per_style", {}).items():
+            console.print(f"  style {style}: translated {model_db:.2f} dB vs identity "
+                          f"{identity_db:.2f} dB ({model_db - identity_db:+.2f} dB)",
+                          highlight=False)
         gain = result.psnr_model - result.psnr_identity
         console.print(f"PSNR against ground truth: translated [bold]{result.psnr_model:.2f} dB[/bold]"
                       f" vs identity baseline {result.psnr_identity:.2f} dB ({gain:+.2f} dB)")

@@ -48,14 +48,70 @@ def generate_cmd(
     providers: Annotated[str, typer.Option(help="onnxruntime providers (auto, cpu,...).")
                          ] = "auto",
     ema: Annotated[bool | None, typer.Option("--ema/--no-ema", help="EMA weights.")] = None,
+    label: Annotated[str | None, typer.Option(
+        "--label", help="Class of a class-conditional model (name or index). Without it such a "
+                        "model draws N images of every class: a grid with one row per class, "
+                        "or one subfolder per class.")] = None,
     overwrite: Overwrite = False,
     skip_existing: SkipExisting = False,
 ) -> None:
     """Draw N images and write them as one square-ish grid PNG, or one PNG each into a folder."""
+    from ..inference import open_source
+    from ..targets import resolve_label
+
+    src = open_source(source, device=device, providers=providers, ema=ema)
+    names = src.model.label_names
+    if names is None or label is not None:
+        index = None if label is None else resolve_label(label, names, source=src.description)
+        _generate(src, source, n=n, out=out, seed=seed, target=target, label=index,
+                  overwrite=overwrite, skip_existing=skip_existing)
+        return
+    to_folder = out.suffix == "" or out.is_dir()
+    if to_folder:  # one subfolder per class
+        for k, name in enumerate(names):
+            _generate(src, source, n=n, out=out / name, seed=seed, target=target, label=k,
+                      overwrite=overwrite, skip_existing=skip_existing)
+        return
+    _grid_per_label(src, source, names, n=n, out=out, seed=seed, target=target,
+                    existing=existing_from_flags(overwrite, skip_existing))
+
+
+def _grid_per_label(src: Source, source: Path, names: tuple[str, ...], *, n: int, out: Path,
+                    seed: int, target: str | None, existing: str) -> None:
+    """One grid, one row of ``n`` images per class, the same noise in every row."""
+    import torch
+
+    from .._io import remove_stale_temps
+    from .._outputs import select_outputs
+    from ..engine.grid import save_grid
+
+    inputs = [source] if source.is_file() else []
+    if not any(select_outputs([out], inputs=inputs, existing=existing)):  # type: ignore[arg-type]
+        console.print(f"[green]nothing to do[/green]: {out} exists (--skip-existing)",
+                      highlight=False)
+        return
+    rows = {}
+    for k, name in enumerate(names):
+        parts = [images for _, images in _batches(
+            src, n, target=target, generator=torch.Generator().manual_seed(seed), wanted=None,
+            label=k)]
+        if not rows:
+            _check_grid(n * len(names), rows=len(names), cols=n,
+                        size=tuple(parts[0].shape[-2:]))  # type: ignore[attr-defined]
+        rows[name] = torch.cat(parts)  # type: ignore[arg-type]
+    remove_stale_temps(out.parent, name=out.name)
+    save_grid(rows, out)
+    console.print(f"[green]wrote {n} image(s) of each of {len(names)} classes "
+                  f"({', '.join(names)}) as a grid, one row per class, to {out}[/green]",
+                  highlight=False)
+
+
+def _generate(src: Source, source: Path, *, n: int, out: Path, seed: int, target: str | None,
+              label: int | None, overwrite: bool, skip_existing: bool) -> None:
+    """N images (of class ``label`` for a conditional model) as a grid or a folder."""
     import torch
 
     from .._outputs import select_outputs
-    from ..inference import open_source
 
     existing = existing_from_flags(overwrite, skip_existing)
     to_folder = out.suffix == "" or out.is_dir()
@@ -66,9 +122,8 @@ def generate_cmd(
         console.print(f"[green]nothing to do[/green]: {out} has all {n} image(s) "
                       "(--skip-existing)", highlight=False)
         return
-    src = open_source(source, device=device, providers=providers, ema=ema)
     batches = _batches(src, n, target=target, generator=torch.Generator().manual_seed(seed),
-                       wanted=keep if to_folder else None)
+                       wanted=keep if to_folder else None, label=label)
     if to_folder:
         written = _write_files(batches, paths, keep)
         console.print(f"[green]wrote {written} image(s) to {out}[/green]"
@@ -85,10 +140,11 @@ def _file_names(folder: Path, n: int) -> list[Path]:
     return [folder / f"{i:0{width}d}.png" for i in range(n)]
 
 
-def _batches(src: Source, n: int, *, target: str | None, generator, wanted: list[bool] | None
-             ) -> Iterator[tuple[int, object]]:
+def _batches(src: Source, n: int, *, target: str | None, generator, wanted: list[bool] | None,
+             label: int | None = None) -> Iterator[tuple[int, object]]:
     """``(first index, images)`` per chunk; chunks with nothing ``wanted`` are not run (their
-    noise is still drawn, so every other image stays the same)."""
+    noise is still drawn, so every other image stays the same). ``label``: the class of every
+    image of a class-conditional model."""
     import torch
 
     from ..inference import latent_generator
@@ -100,7 +156,7 @@ def _batches(src: Source, n: int, *, target: str | None, generator, wanted: list
     for start in range(0, n, _CHUNK):
         z = torch.randn(min(_CHUNK, n - start), latent_dim, generator=generator)
         if wanted is None or any(wanted[start : start + len(z)]):
-            yield start, run(z)
+            yield start, run(z) if label is None else run(z, label=label)
 
 
 def _write_files(batches: Iterator[tuple[int, object]], paths: list[Path], keep: list[bool]

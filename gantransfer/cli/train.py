@@ -79,9 +79,22 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
             spec.train.pop("steps")
     train = build_config(TrainConfig, spec.train, owner="the train config")
     data_config = build_config(DataConfig, spec.data, owner="the data config")
+    _labels_from_data(cls, spec.model, data_config)
     # Built from the run's seed: the same command gives the same initial (and final) weights.
     model = gantransfer.get(spec.architecture, seed=train.seed, **spec.model)
     return model, data_config, train
+
+
+def _labels_from_data(cls: type, model: dict, data_config) -> None:
+    """A conditional model's label names default to the labelled data's classes: for an
+    architecture that always takes labelled data, or one asked for classes (``n_classes``)."""
+    from ..data.datasets import label_names
+    from ..runconfig import field_names
+
+    if "labels" not in field_names(cls.Config) or model.get("labels"):
+        return
+    if getattr(cls, "data_kind", None) == "labelled" or model.get("n_classes"):
+        model["labels"] = list(label_names(data_config))
 
 
 def train_cmd(

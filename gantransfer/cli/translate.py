@@ -137,6 +137,10 @@ def register(app: typer.Typer) -> None:
             "--memory-check/--no-memory-check",
             help="Estimate the memory the largest batch needs and refuse the job when the "
                  "machine has less available.")] = True,
+        style: Annotated[list[str] | None, typer.Option(
+            "--style", help="Target style of a multi-style model (name or index; see `gtx "
+                            "info`/the file's labels). Repeat it to write one subfolder of OUT "
+                            "per style.")] = None,
         overwrite: Overwrite = False,
         skip_existing: SkipExisting = False,
         every: Annotated[int, typer.Option(
@@ -157,7 +161,7 @@ def register(app: typer.Typer) -> None:
         model.
         """
         from ..data.images import set_max_pixels
-        from ..inference import open_source, translate_files, translator
+        from ..inference import open_source
 
         if max_pixels is not None:
             set_max_pixels(max_pixels)
@@ -165,39 +169,79 @@ def register(app: typer.Typer) -> None:
         from ._video import split_videos, translate_videos
 
         videos, inputs = split_videos(inputs, every=every, codec=video_codec)
+        download_if_asked(source, download)
         if videos:
             translate_videos(source, videos, out, existing=existing, every=every,
                              codec=video_codec, target=target, device=device, providers=providers,
                              precision=precision, compile=compile, batch_size=batch_size, ema=ema)
             if not inputs:
                 return
-        planned = _plan(inputs, out, None if keep_ext else ".png")
-        pairs = _select(planned, existing)
-        kept = len(planned) - len(pairs)
-        if not pairs:
-            console.print(f"[green]nothing to do[/green]: all {kept} output(s) exist in {out} "
-                          "(--skip-existing)", highlight=False)
-            return
-        download_if_asked(source, download)
         src = open_source(source, device=device, providers=providers, ema=ema)
-        runner = translator(src.model, target=target, precision=precision, compile=compile,
-                            bucket=bucket, images=len(pairs))
-        batch_size = batch_size or runner.batch_size
-        console.print(f"translating {len(pairs)} image(s) with {src.description}: "
-                      f"{runner.description}, batch {batch_size}", highlight=False)
-        hint = _int8_hint(src, source, runner, images=len(pairs))
-        if hint:
-            console.print(hint, style="yellow", highlight=False)
-        stats = translate_files(runner, pairs, batch_size=batch_size, workers=workers,
-                                skip_bad_images=skip_bad_images, max_side=max_side,
-                                check_memory=memory_check)
-        skipped = f", skipped {stats.skipped} unreadable" if stats.skipped else ""
-        if kept:
-            skipped += f", kept {kept} existing"
-        compiling = (f", {stats.compile_seconds:.1f} s of it in first runs of compiled shapes"
-                     if stats.compile_seconds else "")
-        console.print(
-            f"[green]wrote {stats.images} image(s) to {out}{skipped}[/green] in "
-            f"{stats.wall_seconds:.2f} s: {stats.images_per_second:.2f} img/s; time in the "
-            f"model {stats.model_seconds:.2f} s{compiling}; pipeline overhead "
-            f"{100 * stats.overhead:+.1f}%", highlight=False)
+        jobs = _style_jobs(src, style or [], out)
+        for name, folder in jobs:
+            if len(jobs) > 1:
+                console.print(f"style {name!r} -> {folder}", highlight=False)
+            _translate_into(
+                src, source, inputs, folder, style=name, existing=existing, keep_ext=keep_ext,
+                target=target, precision=precision, compile=compile, bucket=bucket,
+                batch_size=batch_size, workers=workers, skip_bad_images=skip_bad_images,
+                max_side=max_side, memory_check=memory_check)
+
+
+def _style_jobs(src: Source, styles: list[str], out: Path) -> list[tuple[str | None, Path]]:
+    """(style name, output folder) per requested style: OUT for none or one, OUT/<style> for
+    several. Unknown names, indexes out of range, or a style for a model without styles raise
+    one ValueError listing the valid names."""
+    from ..targets import resolve_label
+
+    names = src.model.label_names
+    if not styles:
+        if names is not None:
+            raise ValueError(f"{src.description} is a multi-style model: name a style with "
+                             f"--style (one of {', '.join(names)}; repeat --style for several)")
+        return [(None, out)]
+    chosen = [names[resolve_label(s, names, what="style", source=src.description)]  # type: ignore[index]
+              for s in styles]
+    unique = list(dict.fromkeys(chosen))
+    if len(unique) == 1:
+        return [(unique[0], out)]
+    return [(name, out / name) for name in unique]
+
+
+def _translate_into(src: Source, source: Path, inputs: list[Path], out: Path, *,
+                    style: str | None, existing: str, keep_ext: bool, target: str | None,
+                    precision: str, compile: str, bucket: int | None, batch_size: int | None,
+                    workers: int | None, skip_bad_images: bool, max_side: int | None,
+                    memory_check: bool) -> None:
+    """Translate every input into ``out`` (one style of a multi-style model, or the model's
+    only translation)."""
+    from ..inference import translate_files, translator
+
+    planned = _plan(inputs, out, None if keep_ext else ".png")
+    pairs = _select(planned, existing)
+    kept = len(planned) - len(pairs)
+    if not pairs:
+        console.print(f"[green]nothing to do[/green]: all {kept} output(s) exist in {out} "
+                      "(--skip-existing)", highlight=False)
+        return
+    runner = translator(src.model, target=target, precision=precision, compile=compile,
+                        bucket=bucket, images=len(pairs), style=style)
+    batch_size = batch_size or runner.batch_size
+    console.print(f"translating {len(pairs)} image(s) with {src.description}: "
+                  f"{runner.description}, batch {batch_size}", highlight=False)
+    hint = _int8_hint(src, source, runner, images=len(pairs))
+    if hint:
+        console.print(hint, style="yellow", highlight=False)
+    stats = translate_files(runner, pairs, batch_size=batch_size, workers=workers,
+                            skip_bad_images=skip_bad_images, max_side=max_side,
+                            check_memory=memory_check)
+    skipped = f", skipped {stats.skipped} unreadable" if stats.skipped else ""
+    if kept:
+        skipped += f", kept {kept} existing"
+    compiling = (f", {stats.compile_seconds:.1f} s of it in first runs of compiled shapes"
+                 if stats.compile_seconds else "")
+    console.print(
+        f"[green]wrote {stats.images} image(s) to {out}{skipped}[/green] in "
+        f"{stats.wall_seconds:.2f} s: {stats.images_per_second:.2f} img/s; time in the "
+        f"model {stats.model_seconds:.2f} s{compiling}; pipeline overhead "
+        f"{100 * stats.overhead:+.1f}%", highlight=False)

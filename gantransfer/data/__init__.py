@@ -13,6 +13,7 @@ from .check import DataReport, check_folder
 from .config import LIBRARY_DEFAULTS, PREPROCESS_MODES, DataConfig
 from .datasets import (
     ImageFolderDataset,
+    LabelledImageDataset,
     PairedImageDataset,
     SingleImageDataset,
     UnpairedImageDataset,
@@ -40,6 +41,7 @@ __all__ = [
     "DataReport",
     "ImageFolderDataset",
     "ImageReadError",
+    "LabelledImageDataset",
     "PairedImageDataset",
     "SingleImageDataset",
     "UnpairedImageDataset",

@@ -38,7 +38,8 @@ from PIL import Image
 from .folders import DataError, DataLayoutError, ImageReadError, list_images
 from .labels import check_label_name, single_label
 
-__all__ = ["CelebaReport", "crop_box", "prepare_celeba", "prepare_image", "read_attributes"]
+__all__ = ["CelebaReport", "attribute_classes", "crop_box", "prepare_celeba", "prepare_image",
+           "read_attributes"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,52 @@ def _find(src: Path, candidates: Sequence[str], test: Callable[[Path], bool], wh
                           "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html and unpack them there")
 
 
+def _images(src: Path) -> list[Path]:
+    return list_images(_find(src, _IMAGE_DIRS, lambda p: p.is_dir() and any(
+        p.glob("*.jpg")), "img_align_celeba folder of .jpg images"))
+
+
+def _chosen_table(src: Path, attributes: Sequence[str],
+                  attr_file: str | os.PathLike[str] | None
+                  ) -> tuple[list[str], dict[str, dict[str, bool]]]:
+    """The checked attribute names and the attribute table; DataError for unknown names."""
+    chosen = [check_label_name(a) for a in attributes]
+    names, table = read_attributes(Path(attr_file) if attr_file else _find(
+        src, _ATTR_FILES, Path.is_file, "list_attr_celeba.txt"))
+    unknown = [a for a in chosen if a not in names]
+    if unknown:
+        raise DataError(f"unknown CelebA attribute(s) {', '.join(unknown)}; the attribute "
+                        f"file has: {', '.join(names)}")
+    return chosen, table
+
+
+def attribute_classes(src: str | os.PathLike[str], attributes: Sequence[str], *,
+                      none_label: str | None = None, several: str = "skip",
+                      attr_file: str | os.PathLike[str] | None = None
+                      ) -> dict[str, list[Path]]:
+    """CelebA read in place as labelled data: the images of ``src`` by class, a class per
+    chosen attribute (``--set attributes=Black_Hair,Blond_Hair``), classes sorted by name.
+
+    Images without a row, or without exactly one label under ``none_label``/``several`` (see
+    :func:`gantransfer.data.labels.single_label`), are left out.
+
+    Raises:
+        DataLayoutError: no images or no attribute file in ``src``. DataError: an unknown
+        attribute (the message lists the file's names) or a malformed attribute file.
+    """
+    src = Path(src)
+    images = _images(src)
+    chosen, table = _chosen_table(src, attributes, attr_file)
+    out: dict[str, list[Path]] = {}
+    for path in images:
+        row = table.get(path.name)
+        label = None if row is None else single_label(row, chosen, none_label=none_label,
+                                                         several=several)
+        if label is not None:
+            out.setdefault(label, []).append(path)
+    return {name: out[name] for name in sorted(out)}
+
+
 def prepare_celeba(src: str | os.PathLike[str], out: str | os.PathLike[str], *, size: int = 64,
                    crop: int | None = None, attributes: Sequence[str] | None = None,
                    none_label: str | None = None, several: str = "skip",
@@ -142,21 +189,14 @@ def prepare_celeba(src: str | os.PathLike[str], out: str | os.PathLike[str], *, 
         raise ValueError(f"size must be a positive number of pixels, got {size}")
     if out.exists() and not force:
         raise DataError(f"{out} exists; choose another folder or pass --force to replace it")
-    images = list_images(_find(src, _IMAGE_DIRS, lambda p: p.is_dir() and any(
-        p.glob("*.jpg")), "img_align_celeba folder of .jpg images"))
+    images = _images(src)
     images = images[:limit] if limit is not None else images
     labels: dict[Path, str | None] = {}
     report = CelebaReport(out=out)
     if attributes:
-        chosen = [check_label_name(a) for a in attributes]
         if none_label:
             check_label_name(none_label)
-        names, table = read_attributes(Path(attr_file) if attr_file else _find(
-            src, _ATTR_FILES, Path.is_file, "list_attr_celeba.txt"))
-        unknown = [a for a in chosen if a not in names]
-        if unknown:
-            raise DataError(f"unknown CelebA attribute(s) {', '.join(unknown)}; the attribute "
-                            f"file has: {', '.join(names)}")
+        chosen, table = _chosen_table(src, attributes, attr_file)
         for path in images:
             row = table.get(path.name)
             if row is None:

@@ -60,6 +60,10 @@ class DataReport:
     folders: list[FolderReport] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     lock: DatasetLock | None = None  # the download record, when the folder has one
+    # Labelled data: readable images per class (label order), and warnings such as classes
+    # under min_per_class (they do not stop training: dropping them is an explicit option).
+    classes: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -93,6 +97,9 @@ def _folder_groups(kind: str, root: Path) -> list[list[tuple[str, Path]]]:
     """Folders to inspect, grouped as (A, B) partners for two-domain layouts."""
     if kind == "single":
         return [[(".", root)]]
+    if kind == "labelled":  # one folder per class
+        return [[(p.name, p)] for p in sorted(root.iterdir())
+                if p.is_dir() and not p.name.startswith(".")]
     if kind == "unpaired":
         phases = [p for p in _PHASES if any((root / f"{p}{d}").is_dir() for d in "AB")]
         return [[(f"{p}{d}", root / f"{p}{d}") for d in "AB"] for p in phases or ["train"]]
@@ -134,12 +141,15 @@ def _inspect(label: str, path: Path, problems: list[str], tree: str) -> tuple[Fo
 
 
 def check_folder(path: str | os.PathLike[str], *, kind: str | None = None,
-                 verify: bool = True) -> DataReport:
+                 verify: bool = True, min_per_class: int = 100) -> DataReport:
     """Inspect a dataset folder: layout, counts, sizes, modes and problems.
 
     Args:
         path: the dataset root.
-        kind: ``"single"``, ``"unpaired"`` or ``"paired"``; ``None`` detects it from the layout.
+        kind: ``"single"``, ``"unpaired"``, ``"paired"`` or ``"labelled"`` (one folder per
+            class; never detected, as any single folder with subfolders looks like it);
+            ``None`` detects it from the layout.
+        min_per_class: labelled data: classes with fewer readable images get a warning.
         verify: when the folder has a download lock (``gtx data download``), re-hash every file
             and report the ones that changed, went missing or were added since.
 
@@ -176,4 +186,20 @@ def check_folder(path: str | os.PathLike[str], *, kind: str | None = None,
                 pair_files(a_dir, b_dir, a_files, b_files)
             except DataLayoutError as exc:
                 report.problems.append(str(exc))
+    if report.kind == "labelled":
+        _check_classes(report, min_per_class)
     return report
+
+
+def _check_classes(report: DataReport, min_per_class: int) -> None:
+    report.classes = {f.label: f.count for f in report.folders if f.count}
+    if not report.classes:
+        report.problems.append(f"{report.root} holds no class folders with images; expected:\n"
+                               f"{expected_tree('labelled', report.root)}")
+        return
+    small = {name: n for name, n in report.classes.items() if n < min_per_class}
+    if small:
+        report.warnings.append(
+            f"{len(small)} of {len(report.classes)} classes have fewer than {min_per_class} "
+            f"images: {', '.join(f'{k} ({n})' for k, n in small.items())}. Training keeps them; "
+            "to leave them out, train with --set drop_small_classes=true")

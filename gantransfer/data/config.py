@@ -48,6 +48,15 @@ class DataConfig:
     channels: int | None = field(None, help="channels of (domain A) images: 1 or 3", choices=(None, 1, 3))
     channels_b: int | None = field(None, help="channels of domain B images: 1 or 3", choices=(None, 1, 3))
     skip_bad_images: bool = field(False, help="skip (and count) unreadable files instead of failing")
+    # Labelled data (conditional models): DIR/<label>/*.png, or a CelebA folder and attributes.
+    attributes: list[str] | None = field(  # noqa: RUF009
+        None, help="labelled data from CelebA's attribute table: the attributes that are the "
+                   "classes, e.g. Black_Hair,Blond_Hair (root holds img_align_celeba/ and "
+                   "list_attr_celeba.txt)")
+    min_per_class: int = field(100, help="labelled data: warn about classes with fewer images")
+    drop_small_classes: bool = field(
+        False, help="labelled data: leave out classes under min_per_class (default: keep them, "
+                    "with a warning)")
 
     def __post_init__(self) -> None:
         if self.preprocess is not None and self.preprocess not in PREPROCESS_MODES:
@@ -61,6 +70,14 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None and value not in (1, 3):
                 raise ValueError(f"DataConfig.{name} must be 1 or 3, got {value!r}")
+        if isinstance(self.attributes, str):  # "--set attributes=A,B" from a command line
+            self.attributes = [a.strip() for a in self.attributes.split(",") if a.strip()]
+        if self.attributes is not None and not self.attributes:
+            raise ValueError("DataConfig.attributes must name at least one attribute, e.g. "
+                             "Black_Hair,Blond_Hair")
+        if not isinstance(self.min_per_class, int) or self.min_per_class < 0:
+            raise ValueError(f"DataConfig.min_per_class must be an integer >= 0, got "
+                             f"{self.min_per_class!r}")
         if not str(self.phase):
             raise ValueError("DataConfig.phase must not be empty (e.g. 'train' or 'test')")
 

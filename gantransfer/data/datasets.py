@@ -39,10 +39,12 @@ from .transforms import (
 
 __all__ = [
     "ImageFolderDataset",
+    "LabelledImageDataset",
     "PairedImageDataset",
     "SingleImageDataset",
     "UnpairedImageDataset",
     "build_dataset",
+    "label_names",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,7 +71,7 @@ class ImageFolderDataset(Dataset):
         cfg = self.config
         # Options first: a crop the model cannot take fails before any file is read.
         check_model_size(size_contract, **self._size_options())
-        found = resolve_layout(self.kind, cfg.root, phase=cfg.phase)
+        found = self._resolve()
         # A downloaded dataset's lock: a file whose size changed since is an error (a stat each).
         check_sizes(cfg.root, (p for files in found.values() for p in files))
         self.skipped: list[tuple[Path, str]] = []
@@ -94,6 +96,10 @@ class ImageFolderDataset(Dataset):
         self._warn_mixed_sizes()
 
     # -- construction helpers -------------------------------------------------------------------
+    def _resolve(self) -> dict[str, list[Path]]:
+        """The files of every domain under the layout of this kind."""
+        return resolve_layout(self.kind, self.config.root, phase=self.config.phase)
+
     def _select(self, found: dict[str, list[Path]], infos: dict[str, list[Any]]
                 ) -> dict[str, list[int]]:
         """Indices of usable files per domain; bad files raise, or are recorded when skipping."""
@@ -234,8 +240,89 @@ class PairedImageDataset(ImageFolderDataset):
         }
 
 
+class LabelledImageDataset(SingleImageDataset):
+    """Labelled data for conditional models: items ``{"image": C×H×W, "label": int64 scalar}``.
+
+    ``DIR/<label>/*.png`` (one folder per class or style, torchvision's ImageFolder convention;
+    labels are the sorted folder names), or, with ``config.attributes``, CelebA read in place
+    (``DIR/img_align_celeba/`` and ``list_attr_celeba.txt``; a class per chosen attribute).
+    Classes with fewer than ``config.min_per_class`` images are reported with a warning, and
+    left out only when ``config.drop_small_classes``.
+
+    Attributes:
+        classes: the label names; an item's label indexes into it.
+        labels: the label of every file of ``files["image"]``.
+        small_classes: the classes under ``min_per_class`` (dropped or not).
+    """
+
+    kind = "labelled"
+
+    def _resolve(self) -> dict[str, list[Path]]:
+        cfg = self.config
+        by_class, kept, self.small_classes = _labelled(cfg)
+        if self.small_classes:
+            logger.warning(
+                "%s class(es) of %s have fewer than %d images: %s%s", len(self.small_classes),
+                cfg.root, cfg.min_per_class,
+                ", ".join(f"{n} ({len(by_class[n])})" for n in self.small_classes),
+                "; left out (drop_small_classes)" if cfg.drop_small_classes else
+                "; kept (set drop_small_classes=true to leave them out)")
+        self.classes: tuple[str, ...] = tuple(kept)
+        self._label_of = {path: k for k, paths in enumerate(kept.values()) for path in paths}
+        return {"image": [p for paths in kept.values() for p in paths]}
+
+    def __init__(self, config: DataConfig, *, defaults: dict[str, Any] | None = None,
+                 size_contract: SizeContract | None = None) -> None:
+        super().__init__(config, defaults=defaults, size_contract=size_contract)
+        self.labels = [self._label_of[p] for p in self.files["image"]]
+        missing = [name for k, name in enumerate(self.classes) if k not in set(self.labels)]
+        if missing:
+            raise DataLayoutError(f"every image of class(es) {', '.join(missing)} under "
+                                  f"{self.config.root} is unreadable; nothing left of them")
+
+    def class_counts(self) -> dict[str, int]:
+        """Readable images per class, in label order."""
+        counts = dict.fromkeys(self.classes, 0)
+        for k in self.labels:
+            counts[self.classes[k]] += 1
+        return counts
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        item = super().__getitem__(key)
+        index, _ = self._key(key)
+        item["label"] = torch.tensor(self.labels[index], dtype=torch.long)
+        return item
+
+
+def _labelled(config: DataConfig) -> tuple[dict[str, list[Path]], dict[str, list[Path]],
+                                           list[str]]:
+    """(files by class, the classes kept, the small classes) of labelled data."""
+    from .labels import labelled_files, select_classes
+
+    if config.attributes:
+        from .celeba import attribute_classes
+
+        by_class = attribute_classes(config.root, config.attributes)
+    else:
+        by_class = labelled_files(config.root)
+    kept, small = select_classes(by_class, min_per_class=config.min_per_class,
+                                 drop_small=config.drop_small_classes)
+    return by_class, kept, small
+
+
+def label_names(config: DataConfig) -> tuple[str, ...]:
+    """The class names labelled data ``config`` gives a conditional model, in label order
+    (small classes left out only with ``drop_small_classes``); reads folder listings only.
+
+    Raises:
+        DataLayoutError: no class folders with images (or no CelebA files with ``attributes``).
+    """
+    return tuple(_labelled(config)[1])
+
+
 _DATASETS: dict[str, type[ImageFolderDataset]] = {
-    cls.kind: cls for cls in (SingleImageDataset, UnpairedImageDataset, PairedImageDataset)
+    cls.kind: cls for cls in (SingleImageDataset, UnpairedImageDataset, PairedImageDataset,
+                              LabelledImageDataset)
 }
 
 
@@ -244,7 +331,7 @@ def build_dataset(kind: str, config: DataConfig, *, defaults: dict[str, Any] | N
     """Build the dataset for a model's ``data_kind``.
 
     Args:
-        kind: ``"single"``, ``"unpaired"`` or ``"paired"``.
+        kind: ``"single"``, ``"unpaired"``, ``"paired"`` or ``"labelled"``.
         config: data options; ``None`` options are resolved from ``defaults`` (the model's
             ``data_defaults()``) and then the library defaults.
         defaults: see above.

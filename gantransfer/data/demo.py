@@ -32,14 +32,26 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["GAMMA", "make_single", "make_two_domain", "render_scene", "restyle"]
+__all__ = [
+    "CLASSES",
+    "GAMMA",
+    "STYLES",
+    "make_classes",
+    "make_single",
+    "make_styles",
+    "make_two_domain",
+    "render_scene",
+    "restyle",
+    "stylize",
+]
 
 logger = logging.getLogger(__name__)
 
 GAMMA = 0.7  # contrast curve of the A->B restyling: y = x ** GAMMA on [0, 1] (lifts dark tones)
 
 # Stream ids mixed into the seed so that each folder gets independent images.
-_STREAM = {"single": 0, "trainA": 1, "trainB": 2, "testA": 3}
+_STREAM = {"single": 0, "trainA": 1, "trainB": 2, "testA": 3, "classes": 4, "styles": 5,
+           "styles_test": 6}
 
 
 def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -212,5 +224,145 @@ def make_two_domain(root: str | os.PathLike[str], *, n_train: int = 400, n_test:
         _write(folders["testA"], i, a)
         _write(folders["testB"], i, restyle(a))
     logger.info("wrote demo translation task (%d train / %d test per domain, %dx%d) to %s",
+                n_train, n_test, size, size, root)
+    return root
+
+
+# -- labelled sets (conditional models) ---------------------------------------------------------
+# The K-class set: class = (shape kind, hue band). Each image is one shape of its class's kind in
+# a hue from its class's band, on a dark gradient: a small classifier separates the classes on
+# colour alone, and the shape kind makes them differ in form too.
+CLASSES: dict[str, tuple[int, float]] = {  # name -> (shape kind: 0 disc, 1 box, 2 ring; hue)
+    "red_disc": (0, 0.0),
+    "green_box": (1, 1 / 3),
+    "blue_ring": (2, 2 / 3),
+    "yellow_box": (1, 1 / 6),
+}
+
+
+def _class_image(rng: np.random.Generator, size: int, kind: int, hue: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    bg = _hsv_to_rgb(rng.uniform(0, 1, 2), rng.uniform(0.1, 0.4, 2), rng.uniform(0.08, 0.3, 2))
+    angle = rng.uniform(0, 2 * np.pi)
+    proj = (xx - size / 2) * np.cos(angle) + (yy - size / 2) * np.sin(angle)
+    t = (proj / (size * 0.75) + 0.5).clip(0, 1)[..., None]
+    img = bg[0] * (1 - t) + bg[1] * t
+    fill = _hsv_to_rgb(np.array([(hue + rng.uniform(-0.03, 0.03)) % 1.0]),
+                       rng.uniform(0.7, 1.0, 1), rng.uniform(0.8, 1.0, 1))[0]
+    cx, cy = rng.uniform(0.35, 0.65, 2) * size
+    r = rng.uniform(0.22, 0.32) * size
+    dx, dy = xx - cx, yy - cy
+    if kind == 0:
+        dist = np.hypot(dx, dy) - r
+    elif kind == 1:
+        theta = rng.uniform(0, np.pi / 2)
+        u = np.abs(dx * np.cos(theta) + dy * np.sin(theta)) - r * 0.85
+        v = np.abs(-dx * np.sin(theta) + dy * np.cos(theta)) - r * 0.85
+        dist = np.maximum(u, v)
+    else:
+        dist = np.abs(np.hypot(dx, dy) - r) - max(1.0, r * 0.3)
+    alpha = (0.5 - dist).clip(0, 1)[..., None]
+    img = img * (1 - alpha) + fill * alpha
+    return np.rint(img.clip(0, 1) * 255).astype(np.uint8)
+
+
+def make_classes(root: str | os.PathLike[str], *, n_per_class: int = 128, size: int = 32,
+                 classes: int = 3, seed: int = 0) -> Path:
+    """Write the K-class set for class-conditional generation: ``root/<class>/00000.png``.
+
+    The first ``classes`` entries of :data:`CLASSES` (``red_disc``, ``green_box``,
+    ``blue_ring``, ``yellow_box``): one shape of the class's kind in the class's hue band on a
+    dark gradient.
+
+    Raises:
+        ValueError: ``n_per_class < 1``, ``size < 8`` or ``classes`` outside 2..4.
+    """
+    _check("n_per_class", n_per_class, 1)
+    _check("size", size, 8)
+    if not 2 <= classes <= len(CLASSES):
+        raise ValueError(f"classes must be 2..{len(CLASSES)}, got {classes}")
+    root = Path(root)
+    for k, (name, (kind, hue)) in enumerate(list(CLASSES.items())[:classes]):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            rng = np.random.default_rng([int(seed), _STREAM["classes"], k, i])
+            _write(folder, i, _class_image(rng, size, kind, hue))
+    logger.info("wrote %d-class demo set (%d per class, %dx%d) to %s", classes, n_per_class,
+                size, size, root)
+    return root
+
+
+# The K-style set: every style is a fixed, smooth pointwise restyling of the same kind of scene
+# (the warm scenes of the two-domain demo), distinct from each other and from the identity.
+def _lut(f: np.ndarray) -> np.ndarray:
+    return np.rint(f.clip(0, 1) * 255).astype(np.uint8)
+
+
+_X = np.arange(256) / 255.0
+_LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 luma weights
+_SEPIA_TINT = np.array([0.8, 0.55, 0.3])  # the brown that white turns into
+STYLES: tuple[str, ...] = ("photo", "invert", "sepia", "cool")
+
+
+def stylize(images: np.ndarray, style: str) -> np.ndarray:
+    """Apply demo style ``style`` (one of :data:`STYLES`) to uint8 RGB ``...×H×W×3`` arrays.
+
+    * ``photo``: the identity (the source domain).
+    * ``invert``: :func:`restyle` (inverted, red and green swapped, gamma 0.7): dark blue/violet.
+    * ``sepia``: luma (BT.601) with a darkening curve (power 1.5), tinted brown.
+    * ``cool``: channels rotated (R, G, B) -> (B, R, G), darkened with gamma 1.6: cold tones.
+
+    Raises:
+        ValueError: an unknown style or non-uint8-RGB input.
+    """
+    if images.dtype != np.uint8 or images.shape[-1] != 3:
+        raise ValueError(f"stylize expects uint8 RGB arrays (...×H×W×3), got {images.dtype} "
+                         f"{images.shape}")
+    if style == "photo":
+        return images.copy()
+    if style == "invert":
+        return restyle(images)
+    if style == "sepia":
+        x = images.astype(np.float64) / 255.0
+        luma = x @ _LUMA
+        return np.rint((luma[..., None] ** 1.5) * _SEPIA_TINT * 255).astype(np.uint8)
+    if style == "cool":
+        return _lut(_X**1.6)[images[..., [2, 0, 1]]]
+    raise ValueError(f"unknown demo style {style!r}; styles: {', '.join(STYLES)}")
+
+
+def make_styles(root: str | os.PathLike[str], *, n_train: int = 200, n_test: int = 16,
+                size: int = 32, styles: int = 4, seed: int = 0) -> Path:
+    """Write the K-style translation set: ``root/train/<style>/`` and ``root/test/<style>/``.
+
+    ``train/<style>/`` holds ``n_train`` independent warm scenes restyled with that style (no
+    training scene appears in two styles: the set is unpaired). ``test/<style>/x.png ==
+    stylize(test/photo/x.png, style)`` for every test name: the ground truth of every style.
+    The styles are the first ``styles`` of :data:`STYLES` (``photo`` first).
+
+    Raises:
+        ValueError: counts < 1, ``size < 8`` or ``styles`` outside 2..4.
+    """
+    _check("n_train", n_train, 1)
+    _check("n_test", n_test, 1)
+    _check("size", size, 8)
+    if not 2 <= styles <= len(STYLES):
+        raise ValueError(f"styles must be 2..{len(STYLES)}, got {styles}")
+    root = Path(root)
+    chosen = STYLES[:styles]
+    for phase in ("train", "test"):
+        for name in chosen:
+            (root / phase / name).mkdir(parents=True, exist_ok=True)
+    for k, name in enumerate(chosen):
+        for i in range(n_train):
+            rng = np.random.default_rng([int(seed), _STREAM["styles"], k, i])
+            scene = render_scene(rng, size, palette="warm", shapes=(1, 3))
+            _write(root / "train" / name, i, stylize(scene, name))
+    for i in range(n_test):
+        scene = render_scene(_rng(seed, "styles_test", i), size, palette="warm", shapes=(1, 3))
+        for name in chosen:
+            _write(root / "test" / name, i, stylize(scene, name))
+    logger.info("wrote %d-style demo set (%d train / %d test per style, %dx%d) to %s", styles,
                 n_train, n_test, size, size, root)
     return root

@@ -39,7 +39,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-KINDS = ("single", "unpaired", "paired")
+KINDS = ("single", "unpaired", "paired", "labelled")
 
 
 class DataError(Exception):
@@ -197,6 +197,9 @@ def expected_tree(kind: str, root: str | os.PathLike[str], *, phase: str = "trai
     if kind == "paired":
         return (f"{root}/\n  A/  x.png ...        (inputs)\n  B/  x.png ...        (targets, same "
                 f"names as A)\nor {root}/{phase}/A and {root}/{phase}/B")
+    if kind == "labelled":
+        return (f"{root}/\n  <label>/  0001.png ...   (one folder per class or style; labels "
+                "are the sorted folder names)\n  <label>/  ...")
     raise ValueError(f"unknown data kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
@@ -266,6 +269,14 @@ def resolve_layout(kind: str, root: str | os.PathLike[str], *, phase: str = "tra
         raise ValueError(f"unknown data kind {kind!r}; expected one of {', '.join(KINDS)}")
     if kind == "single":
         return {"image": _require_images(root, kind, root, phase)}
+    if kind == "labelled":  # every class folder's images, classes in sorted order
+        classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                         ) if root.is_dir() else []
+        files = [f for folder in classes for f in list_images(folder)]
+        if not files:
+            raise DataLayoutError(f"{root} holds no class folders with images; labelled data "
+                                  f"expects:\n{expected_tree(kind, root, phase=phase)}")
+        return {"image": files}
     if kind == "unpaired":
         return {d: _require_images(root / f"{phase}{d}", kind, root, phase) for d in ("A", "B")}
     a_dir, b_dir = _paired_dirs(root, phase)

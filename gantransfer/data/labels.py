@@ -19,9 +19,17 @@ from pathlib import Path
 
 from .folders import DataLayoutError, list_images
 
-__all__ = ["SEVERAL_POLICIES", "check_label_name", "labelled_files", "single_label"]
+__all__ = [
+    "MIN_PER_CLASS",
+    "SEVERAL_POLICIES",
+    "check_label_name",
+    "labelled_files",
+    "select_classes",
+    "single_label",
+]
 
 SEVERAL_POLICIES = ("skip", "first")
+MIN_PER_CLASS = 100  # fewer images than this in a class: a warning (the tutorial's rule)
 
 
 def single_label(flags: Mapping[str, bool], chosen: Sequence[str], *,
@@ -73,3 +81,23 @@ def labelled_files(root: str | os.PathLike[str]) -> dict[str, list[Path]]:
         raise DataLayoutError(f"{root} holds no class folders with images; labelled data "
                               f"expects:\n{root}/\n  <label>/  0001.png ...\n  <label>/  ...")
     return out
+
+
+def select_classes(files: dict[str, list[Path]], *, min_per_class: int = MIN_PER_CLASS,
+                   drop_small: bool = False) -> tuple[dict[str, list[Path]], list[str]]:
+    """Apply the small-class rule: ``(classes kept, names of classes under min_per_class)``.
+
+    Small classes are kept (and reported) unless ``drop_small``: dropping is an explicit
+    choice, never a silent default.
+
+    Raises:
+        DataLayoutError: ``drop_small`` leaves fewer than one class.
+    """
+    small = [name for name, paths in files.items() if len(paths) < min_per_class]
+    if not drop_small:
+        return dict(files), small
+    kept = {name: paths for name, paths in files.items() if name not in small}
+    if not kept:
+        raise DataLayoutError(f"every class has fewer than {min_per_class} images, so dropping "
+                              "small classes leaves none; lower min_per_class")
+    return kept, small

@@ -92,6 +92,7 @@ class Trainer:
             # The model's size rules are checked here, before anything is written.
             self.dataset = build_dataset(model.data_kind, self.data_config, defaults=defaults,
                                          size_contract=model.training_size_contract())
+        _check_labels(model, self.dataset)
         self.sampler = ResumableSampler(len(self.dataset), seed=config.seed,
                                         shuffle=config.shuffle, rank=self.rank,
                                         world_size=self.world_size)
@@ -426,6 +427,21 @@ class Trainer:
         if self.data_config is not None:  # a Dataset object has no config to record
             resolved["data"] = to_plain(self.data_config)
         return resolved
+
+
+def _check_labels(model: Any, dataset: Any) -> None:
+    """A conditional model's label names must be the labelled data's classes, in order (the
+    label of an image is its class index): a mismatch would train every class under another
+    name. Raises ValueError naming both lists and how to fix it."""
+    classes = getattr(dataset, "classes", None)
+    if model.data_kind != "labelled" or classes is None:
+        return
+    names = tuple(model.label_names or ())
+    if names != tuple(classes):
+        raise ValueError(
+            f"the model's labels ({', '.join(names) or 'none'}) are not the classes of the data "
+            f"({', '.join(classes)}); build the model with labels={list(classes)!r} (gtx train "
+            "takes them from the data folder), or train on data with those class folders")
 
 
 def _to_device(obj: Any, device: torch.device) -> Any:

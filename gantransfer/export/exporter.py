@@ -148,6 +148,13 @@ class _Generator(nn.Module):
         return self.net(x)
 
 
+class _ConditionalGenerator(_Generator):
+    """The exported graph of a conditional generator: images (or latents) and int64 labels."""
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.net(x, labels)
+
+
 def output_paths(path: str | os.PathLike[str], targets: list[str], *, many: bool
                  ) -> dict[str, Path]:
     """Where each target goes: ``path`` itself for one target named by file; for several (or a
@@ -188,6 +195,9 @@ def _quiet_exporter() -> Iterator[None]:
         with warnings.catch_warnings():
             # torch-internal deprecation noise raised while tracing (pytree LeafSpec).
             warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec.*")
+            # A conditional generator's label input shares the image's batch axis on purpose.
+            warnings.filterwarnings("ignore", category=UserWarning,
+                                    message=".*shares the same shape constraints.*")
             yield
     finally:
         logger.setLevel(level)
@@ -271,15 +281,22 @@ def export_network(net: nn.Module, spec: ExportSpec, dest: str | os.PathLike[str
     check_opset(opset)
     start = time.perf_counter()
     net = copy.deepcopy(net).cpu().float().eval()
-    wrapper = _Generator(net).eval()
+    wrapper = (_Generator(net) if spec.labels is None else _ConditionalGenerator(net)).eval()
     example, dims = _example_and_dims(spec, dynamic=dynamic and static_shape is None,
                                       static_shape=static_shape)
-    input_name = "latent" if spec.input == "latent" else "image"
+    input_names = ["latent" if spec.input == "latent" else "image"]
+    inputs: tuple[torch.Tensor, ...] = (example,)
+    if spec.labels is not None:
+        # The label input: int64, one per batch row, sharing the image's batch dimension.
+        inputs = (example, torch.arange(example.shape[0]) % len(spec.labels))
+        input_names.append("label")
+        if dims is not None:
+            dims = (dims[0], {0: dims[0][0]})
     label = f"{label} ({precision})"
     try:
         with _quiet_exporter(), torch.no_grad():
             program = torch.onnx.export(
-                wrapper, (example,), dynamo=True, input_names=[input_name],
+                wrapper, inputs, dynamo=True, input_names=input_names,
                 output_names=["output"], dynamic_shapes=dims, opset_version=opset,
                 external_data=False, verbose=False,
             )

@@ -178,9 +178,24 @@ def _batches(images: np.ndarray, batch: int | None) -> Iterator[tuple[np.ndarray
         yield np.ascontiguousarray(chunk), n
 
 
-def _run(session: Any, images: np.ndarray, batch: int | None) -> np.ndarray:
-    name = session.get_inputs()[0].name
-    outs = [session.run(None, {name: x})[0][:n] for x, n in _batches(images, batch)]
+def _feed(session: Any, x: np.ndarray, *, offset: int, n_labels: int | None
+          ) -> dict[str, np.ndarray]:
+    """The graph inputs for batch ``x``; a conditional (multi-style) generator's second input
+    gets labels cycling through every style by image position (``(offset + i) % n_labels``),
+    so calibration and the quality check cover every style."""
+    names = [i.name for i in session.get_inputs()]
+    feed = {names[0]: x}
+    if len(names) > 1:
+        feed[names[1]] = (np.arange(offset, offset + len(x)) % int(n_labels or 1)).astype(np.int64)
+    return feed
+
+
+def _run(session: Any, images: np.ndarray, batch: int | None, n_labels: int | None = None
+         ) -> np.ndarray:
+    outs, offset = [], 0
+    for x, n in _batches(images, batch):
+        outs.append(session.run(None, _feed(session, x, offset=offset, n_labels=n_labels))[0][:n])
+        offset += n
     return np.concatenate(outs)
 
 
@@ -208,17 +223,23 @@ def _calib_size(size: int | tuple[int, int] | None, meta: OnnxMetadata,
     return fixed  # type: ignore[return-value]
 
 
-def _reader(name: str, images: np.ndarray, batch: int | None) -> Any:
+def _reader(session: Any, images: np.ndarray, batch: int | None, n_labels: int | None = None
+            ) -> Any:
     """A ``CalibrationDataReader`` feeding ``images`` (defined here: onnxruntime is lazy)."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self._it = iter(_batches(images, batch))
+            self._offset = 0
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             item = next(self._it, None)
-            return None if item is None else {name: item[0]}
+            if item is None:
+                return None
+            feed = _feed(session, item[0], offset=self._offset, n_labels=n_labels)
+            self._offset += item[1]
+            return feed
 
     return Reader()
 
@@ -231,13 +252,13 @@ def _verify(path: Path, fp32: Any, meta: OnnxMetadata, static: tuple[int | None,
     batch, hw = static
     shapes = verification_shapes(meta, static_shape=(batch or 1, *hw) if hw else None)
     session = _session(path)
-    name = session.get_inputs()[0].name
+    n_labels = len(meta.labels) if meta.labels else None
     rng = np.random.default_rng(0)
     errors = {}
     for shape in shapes:
         x = (rng.random(shape, dtype=np.float32) * 2 - 1).astype(np.float32)
-        got = session.run(None, {name: x})[0]
-        want = fp32.run(None, {fp32.get_inputs()[0].name: x})[0]
+        got = session.run(None, _feed(session, x, offset=0, n_labels=n_labels))[0]
+        want = fp32.run(None, _feed(fp32, x, offset=0, n_labels=n_labels))[0]
         key = "x".join(map(str, shape))
         if got.shape != want.shape or not np.isfinite(got).all():
             raise QuantizationError(f"int8 file gives shape {got.shape} (fp32: {want.shape}) or "
@@ -320,7 +341,8 @@ def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str
         src = Path(tmp, "fp32.onnx")
         onnx.save_model(model, os.fspath(src))  # with the node names fp32_conv_nodes may add
         raw = Path(tmp, "int8.onnx")
-        reader = _reader(fp32.get_inputs()[0].name, calib_x, static[0])
+        n_labels = len(meta.labels) if meta.labels else None
+        reader = _reader(fp32, calib_x, static[0], n_labels)
         try:
             with _quiet_quantizer():
                 quantize_static(
@@ -338,7 +360,7 @@ def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str
                                     f"{exc}") from exc
         int8 = _session(raw)
         # Nothing is held out of fewer than HOLDOUT_MIN_IMAGES images: run only what exists.
-        outputs = [(_run(int8, x, static[0]), _run(fp32, x, static[0]))
+        outputs = [(_run(int8, x, static[0], n_labels), _run(fp32, x, static[0], n_labels))
                    for x in (calib_x, held_x) if len(x)]
         del int8
         if not all(np.isfinite(q).all() for q, _ in outputs):

@@ -38,29 +38,42 @@ def verification_shapes(spec: ExportSpec, *, static_shape: tuple[int, ...] | Non
     return [(1, c, s, s), (2, c, s, s + d), (1, c, big, s + 2 * d)]
 
 
-def compare(path: str | os.PathLike[str], reference: Callable[[torch.Tensor], torch.Tensor], *,
+def compare(path: str | os.PathLike[str], reference: Callable[..., torch.Tensor], *,
             spec: ExportSpec, shapes: list[tuple[int, ...]], atol: float, label: str = ""
             ) -> dict[str, float]:
     """Run ``path`` in onnxruntime (CPU) and ``reference`` on the same random inputs.
 
-    Returns ``{"1x3x8x8": max_abs_error, ...}``. Raises :class:`ExportVerificationError` when an
+    Returns ``{"1x3x8x8": max_abs_error, ...}`` (``"1x3x8x8@monet"`` per label for a
+    conditional generator: ``reference(x, labels)`` is checked for every label of
+    ``spec.labels``). Raises :class:`ExportVerificationError` when an
     output shape differs, any value is NaN/Inf, or an error exceeds ``atol``.
     """
     from ..inference.onnx_backend import open_session
 
     session = open_session(path)  # the CPU provider, errors-only logging
-    name = session.get_inputs()[0].name
+    names = [i.name for i in session.get_inputs()]
     gen = torch.Generator().manual_seed(0)
     errors: dict[str, float] = {}
-    for shape in shapes:
+    # A conditional generator is checked for every label (every row of a batch the same label).
+    cases = [(shape, None) for shape in shapes] if spec.labels is None else [
+        (shape, k) for shape in shapes for k in range(len(spec.labels))]
+    for shape, k in cases:
         if spec.input == "latent":
             x = torch.randn(*shape, generator=gen)
         else:
             x = torch.rand(*shape, generator=gen) * 2 - 1
+        feed = {names[0]: x.numpy()}
         with torch.no_grad():
-            expected = reference(x).float().cpu().numpy()
-        got = session.run(None, {name: x.numpy()})[0]
+            if k is None:
+                expected = reference(x).float().cpu().numpy()
+            else:
+                labels = torch.full((shape[0],), k, dtype=torch.long)
+                feed[names[1]] = labels.numpy()
+                expected = reference(x, labels).float().cpu().numpy()  # type: ignore[call-arg]
+        got = session.run(None, feed)[0]
         key = "x".join(map(str, shape))
+        if k is not None:
+            key += f"@{spec.labels[k]}"  # type: ignore[index]
         if got.shape != expected.shape:
             raise ExportVerificationError(
                 f"{label}: ONNX output shape {got.shape} != PyTorch {expected.shape} for input "

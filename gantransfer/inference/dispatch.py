@@ -39,8 +39,8 @@ def _is_torch_model(model: Any) -> bool:
 
 def translator(model: GANModel | OnnxModel | Translator, *, target: str | None = None,
                precision: str = "fp32", compile: str | bool = "off", bucket: int | None = None,
-               images: int | None = None, compile_options: dict[str, Any] | None = None
-               ) -> Translator:
+               images: int | None = None, compile_options: dict[str, Any] | None = None,
+               style: str | int | None = None) -> Translator:
     """A :class:`~gantransfer.inference.runner.Translator` for ``model``'s image target.
 
     Args:
@@ -56,19 +56,26 @@ def translator(model: GANModel | OnnxModel | Translator, *, target: str | None =
             None: relative when compiled, else 1).
         images: how many images the job translates (``compile="auto"`` needs it).
         compile_options: keyword arguments for ``torch.compile``.
+        style: the style (name or index) of a multi-style generator (PyTorch or ONNX); the
+            translator runs every image in that style.
 
     Raises:
-        ValueError: bad options, a latent or unknown target, or options an ONNX file does not
-            take. TypeError: another kind of model.
+        ValueError: bad options, a latent or unknown target, options an ONNX file does not
+            take, a missing/unknown/out-of-range style, or a style for an unconditional model
+            (the message lists the valid names). TypeError: another kind of model.
     """
     if isinstance(model, Translator):
+        if style is not None:
+            raise ValueError("a Translator runs one fixed style; pass the model itself with "
+                             "style=")
         return model
     if isinstance(model, OnnxModel):
         return onnx_translator(model, target=target, precision=precision, compile=compile,
-                               bucket=bucket)
+                               bucket=bucket, style=style)
     if _is_torch_model(model):
         return torch_translator(model, target=target, precision=precision, compile=compile,
-                                bucket=bucket, images=images, compile_options=compile_options)
+                                bucket=bucket, images=images, compile_options=compile_options,
+                                style=style)
     raise TypeError(f"cannot translate with a {type(model).__name__}: expected a GANModel, an "
                     "OnnxModel (gantransfer.onnx.load) or a Translator")
 
@@ -82,8 +89,10 @@ def _count(images: Any) -> int:
 def translate(model: GANModel | OnnxModel | Translator, images: Any, *,
               target: str | None = None, batch_size: int | None = None,
               precision: str = "fp32", compile: str | bool = "off", bucket: int | None = None,
-              compile_options: dict[str, Any] | None = None) -> Any:
-    """Translate ``images`` with ``model``'s image-input target (default: the first one).
+              compile_options: dict[str, Any] | None = None, style: str | int | None = None
+              ) -> Any:
+    """Translate ``images`` with ``model``'s image-input target (default: the first one);
+    ``style`` names the target style of a multi-style generator.
 
     Runs in eval mode (the model's mode is restored afterwards) on the model's device. See
     :mod:`gantransfer.inference.images` for accepted inputs; any image size works
@@ -101,14 +110,17 @@ def translate(model: GANModel | OnnxModel | Translator, images: Any, *,
         ValueError: an unknown or latent target, or an unknown precision/compile value.
     """
     runner = translator(model, target=target, precision=precision, compile=compile,
-                        bucket=bucket, images=_count(images), compile_options=compile_options)
+                        bucket=bucket, images=_count(images), compile_options=compile_options,
+                        style=style)
     return runner.translate(images, batch_size=batch_size)  # None: runner.batch_size
 
 
 def latent_generator(model: GANModel | OnnxModel, *, target: str | None = None
-                     ) -> tuple[int, Callable[[Tensor], Tensor]]:
-    """``(latent size, run)`` for ``model``'s latent target: ``run(z)`` turns ``N x latent``
-    noise into ``NxCxHxW`` images in [-1, 1] on the CPU (PyTorch models in eval mode).
+                     ) -> tuple[int, Callable[..., Tensor]]:
+    """``(latent size, run)`` for ``model``'s latent target: ``run(z, label=None)`` turns
+    ``N x latent`` noise into ``NxCxHxW`` images in [-1, 1] on the CPU (PyTorch models in eval
+    mode). ``label`` is what :func:`~gantransfer.inference.torch_backend.label_tensor` takes
+    (a conditional generator's class for every image, one per image, or None: all classes).
 
     Raises:
         ValueError: the model has no latent target (an ONNX file that translates images), or an
@@ -118,13 +130,13 @@ def latent_generator(model: GANModel | OnnxModel, *, target: str | None = None
         if model.metadata.input_kind != "latent":
             raise ValueError(f"{model.path.name} translates images; use translate(images)")
 
-        def run_onnx(z: Tensor) -> Tensor:
-            return model.generate(len(z), latents=z)
+        def run_onnx(z: Tensor, label: Any = None) -> Tensor:
+            return model.generate(len(z), latents=z, label=label)
 
         return int(model.metadata.latent_dim or 0), run_onnx
     _, spec = resolve_target(model, target, kind="latent")
 
-    def run_torch(z: Tensor) -> Tensor:
-        return generate(model, len(z), target=target, latents=z).cpu()
+    def run_torch(z: Tensor, label: Any = None) -> Tensor:
+        return generate(model, len(z), target=target, latents=z, label=label).cpu()
 
     return int(spec.latent_dim or 0), run_torch

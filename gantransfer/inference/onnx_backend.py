@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..targets import OnnxMetadata
+from ..targets import OnnxMetadata, resolve_label
 from ._providers import CUDA, TRT, ProviderUnavailableError, choose_providers
 from .runner import DEFAULT_BATCH_SIZE, Translator, check_finite
 
@@ -53,6 +53,13 @@ class OnnxModel:
         self.path = path
         self.batch_size = batch_size
         self.input_name = session.get_inputs()[0].name
+        # A conditional generator's second input: int64 label indexes, one per batch row.
+        inputs = session.get_inputs()
+        self.label_input: str | None = inputs[1].name if len(inputs) > 1 else None
+        if (self.label_input is None) != (metadata.labels is None):
+            raise OnnxLoadError(
+                f"{path}: the graph has {len(inputs)} input(s) but its metadata lists "
+                f"{'no labels' if metadata.labels is None else 'labels'}; re-export it")
         self.output_name = session.get_outputs()[0].name
         self.providers: list[str] = session.get_providers()
         # GPU sessions bind inputs/outputs on the device to skip an extra host copy per run.
@@ -63,16 +70,24 @@ class OnnxModel:
         return (f"OnnxModel({str(self.path)!r}, {m.architecture}/{m.target}, input={m.input_kind}, "
                 f"precision={m.precision}, providers={self.providers})")
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Run the raw graph on one batch (``NxCxHxW`` images already padded, or ``NxZ`` latents)."""
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        """The label (class or style) names of a conditional generator, index = label value
+        (from the file's ``gantransfer.labels`` metadata); None for an unconditional one. The
+        same property as :attr:`gantransfer.GANModel.label_names`."""
+        return self.metadata.labels
+
+    def run(self, x: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Run the raw graph on one batch (``NxCxHxW`` images already padded, or ``NxZ`` latents;
+        ``labels``: int64 ``N`` label indexes for a conditional generator)."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         try:
             if self._device == "cpu":
-                return self.session.run([self.output_name], self._feed(x))[0]
+                return self.session.run([self.output_name], self._feed(x, labels))[0]
             import onnxruntime as ort
 
             binding = self.session.io_binding()
-            for name, value in self._feed(x).items():
+            for name, value in self._feed(x, labels).items():
                 binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, "cuda", 0))
             binding.bind_output(self.output_name, "cuda", 0)
             self.session.run_with_iobinding(binding)
@@ -85,28 +100,46 @@ class OnnxModel:
                 f"{m.min_size}); a file without gantransfer metadata needs those passed to load()"
             ) from exc
 
-    def _feed(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """The graph inputs by name for one batch. (A conditional generator's file will have a
-        second input, its int64 labels: they go in here beside the images.)"""
-        return {self.input_name: x}
+    def _feed(self, x: np.ndarray, labels: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The graph inputs by name for one batch: the images (or latents), and a conditional
+        generator's int64 labels beside them."""
+        if self.label_input is None:
+            if labels is not None:
+                resolve_label(0, None, source=str(self.path))
+            return {self.input_name: x}
+        if labels is None:
+            raise ValueError(f"{self.path.name} is conditional: it needs a label per image (one "
+                             f"of {', '.join(self.metadata.labels or ())})")
+        labels = np.ascontiguousarray(labels, dtype=np.int64).reshape(-1)
+        if len(labels) != len(x):
+            raise ValueError(f"{len(labels)} labels for a batch of {len(x)}")
+        return {self.input_name: x, self.label_input: labels}
 
-    def translate(self, images: Any, *, batch_size: int | None = None) -> Any:
+    def translate(self, images: Any, *, style: str | int | None = None,
+                  batch_size: int | None = None) -> Any:
         """Translate images (PIL, HxWxC uint8 array, CxHxW/NxCxHxW tensor in [-1, 1], or a list);
-        the output mirrors the input type and size. Raises ``ValueError`` for a latent model,
+        the output mirrors the input type and size. ``style``: the target style (name or index)
+        of a multi-style generator. Raises ``ValueError`` for a latent model or a missing,
+        unknown or unexpected style (listing the valid names),
         :class:`~gantransfer.inference.NonFiniteOutputError` for NaN/inf outputs."""
         if self.metadata.input_kind != "image":
             raise ValueError(f"{self.path.name} is a latent generator; use generate(n)")
-        return onnx_translator(self).translate(images, batch_size=batch_size or self.batch_size)
+        return onnx_translator(self, style=style).translate(
+            images, batch_size=batch_size or self.batch_size)
 
     def generate(self, n: int, *, seed: int | None = None, generator: torch.Generator | None = None,
-                 latents: torch.Tensor | np.ndarray | None = None, batch_size: int = 64
-                 ) -> torch.Tensor:
+                 latents: torch.Tensor | np.ndarray | None = None, batch_size: int = 64,
+                 label: Any = None) -> torch.Tensor:
         """``n`` images (``NxCxHxW`` float32 tensor in [-1, 1]) from a latent generator.
 
         Noise is ``torch.randn(n, latent_dim)`` from ``generator`` (or ``seed``), exactly like
         :func:`gantransfer.inference.generate`, so the same seed gives the same images as the
-        PyTorch model; ``latents`` gives the noise directly.
+        PyTorch model; ``latents`` gives the noise directly. ``label``: a class-conditional
+        generator's class, as for :func:`gantransfer.inference.generate` (None: all classes in
+        turn).
         """
+        from .torch_backend import label_tensor
+
         m = self.metadata
         if m.input_kind != "latent":
             raise ValueError(f"{self.path.name} translates images; use translate(images)")
@@ -115,7 +148,11 @@ class OnnxModel:
                 generator = torch.Generator().manual_seed(seed)
             latents = torch.randn(n, int(m.latent_dim or 0), generator=generator)
         z = latents.numpy() if isinstance(latents, torch.Tensor) else np.asarray(latents)
-        parts = [self.run(z[i : i + batch_size]) for i in range(0, len(z), batch_size)]
+        found = label_tensor(label, len(z), m.labels, source=str(self.path))
+        labels = None if found is None else found.numpy()
+        parts = [self.run(z[i : i + batch_size],
+                          None if labels is None else labels[i : i + batch_size])
+                 for i in range(0, len(z), batch_size)]
         out = np.concatenate(parts)
         check_finite(out, source=str(self.path))
         return torch.from_numpy(out)
@@ -238,16 +275,19 @@ def load(path: str | os.PathLike[str], *, providers: str | Sequence[str] = "auto
 
 
 def onnx_translator(model: OnnxModel, *, target: str | None = None, precision: str = "fp32",
-                    compile: str | bool = "off", bucket: int | None = None) -> Translator:
+                    compile: str | bool = "off", bucket: int | None = None,
+                    style: str | int | None = None) -> Translator:
     """A :class:`~gantransfer.inference.runner.Translator` running ``model`` (onnxruntime).
 
     An ONNX file runs at the precision it was exported with, so ``precision`` and ``compile``
     (options for PyTorch models) accept only their defaults or ``auto``; ``target``, when given,
     must be the file's target or direction. ``bucket`` (default 1: pad to the divisor only)
-    pads sizes further, as for PyTorch models.
+    pads sizes further, as for PyTorch models. ``style`` (name or index) is required by a
+    multi-style file and refused by any other.
 
     Raises:
-        ValueError: another precision/compile value, another target, or a latent generator.
+        ValueError: another precision/compile value, another target, a latent generator, or a
+            missing, unknown or unexpected style (the message lists the valid names).
     """
     meta = model.metadata
     wrong = [f"{name}={value!r} (--{name} {value})" for name, value, ok in (
@@ -264,9 +304,17 @@ def onnx_translator(model: OnnxModel, *, target: str | None = None, precision: s
     if meta.input_kind != "image":
         raise ValueError(f"{model.path} is a latent generator; it cannot translate images")
 
+    index: int | None = None
+    if style is not None or meta.labels is not None:
+        if style is None:
+            raise ValueError(f"{model.path} is a multi-style generator: name a style (one of "
+                             f"{', '.join(meta.labels or ())})")
+        index = resolve_label(style, meta.labels, what="style", source=str(model.path))
+
     def forward(x: torch.Tensor) -> torch.Tensor:
         # Back on the input's device (the pipeline's batches are on the CPU already).
-        return torch.from_numpy(model.run(x.detach().cpu().numpy())).to(x.device)
+        labels = None if index is None else np.full(len(x), index, dtype=np.int64)
+        return torch.from_numpy(model.run(x.detach().cpu().numpy(), labels)).to(x.device)
 
     from .defaults import default_batch_size
 
@@ -275,4 +323,5 @@ def onnx_translator(model: OnnxModel, *, target: str | None = None, precision: s
                       min_size=meta.min_size, bucket=1 if bucket is None else bucket,
                       source=str(model.path),
                       batch_size=default_batch_size("cuda" if gpu else "cpu"),
-                      description=f"onnxruntime {meta.precision} on {', '.join(model.providers)}")
+                      description=f"onnxruntime {meta.precision} on {', '.join(model.providers)}"
+                      + ("" if index is None else f", style {meta.labels[index]!r}"))  # type: ignore[index]

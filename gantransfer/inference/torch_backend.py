@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..precision import Precision
+from ..targets import resolve_label
 from .images import BUCKET_RELATIVE
 from .runner import Translator, check_finite, resolve_compile
 
@@ -31,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..model import GANModel
     from ..targets import ExportSpec
 
-__all__ = ["generate", "model_source", "resolve_target", "torch_translator"]
+__all__ = ["LabelBound", "generate", "label_tensor", "model_source", "resolve_target",
+           "torch_translator"]
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +59,38 @@ def resolve_target(model: GANModel, target: str | None, *, kind: str) -> tuple[s
     return target, spec
 
 
+class LabelBound(nn.Module):
+    """A conditional generator with its label fixed: ``forward(x) = net(x, labels)`` where every
+    row gets label ``index``. What the translators run, so that padding, batching, bf16, compile
+    and the memory probe see a one-input network."""
+
+    def __init__(self, net: nn.Module, index: int) -> None:
+        super().__init__()
+        self.net = net
+        self.index = int(index)
+
+    def forward(self, x: Tensor) -> Tensor:
+        labels = torch.full((x.shape[0],), self.index, dtype=torch.long, device=x.device)
+        return self.net(x, labels)
+
+
+def _bound_net(model: GANModel, spec: ExportSpec, label: str | int | None, *, what: str
+               ) -> tuple[nn.Module, str]:
+    """The target's net, bound to ``label`` for a conditional one; and a text for summaries."""
+    net = model.nets[spec.net]
+    if spec.labels is None and label is None:
+        return net, ""
+    if label is None:
+        raise ValueError(f"{model_source(model)} is conditional: name a {what} (one of "
+                         f"{', '.join(spec.labels or ())})")
+    index = resolve_label(label, spec.labels, what=what, source=model_source(model))
+    return LabelBound(net, index), f", {what} {spec.labels[index]!r}"  # type: ignore[index]
+
+
 def torch_translator(model: GANModel, *, target: str | None = None, precision: str = "fp32",
                      compile: str | bool = "off", bucket: int | None = None,
-                     images: int | None = None, compile_options: dict[str, Any] | None = None
-                     ) -> Translator:
+                     images: int | None = None, compile_options: dict[str, Any] | None = None,
+                     style: str | int | None = None) -> Translator:
     """A :class:`Translator` for ``model``'s image-input ``target`` (default: the first).
 
     Args:
@@ -76,6 +106,8 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
             keeps eager results exactly as before).
         images: how many images the call will translate (for ``compile="auto"``).
         compile_options: keyword arguments for ``torch.compile`` (e.g. ``{"mode": ...}``).
+        style: the target style (name or index) of a multi-style generator; required for one,
+            refused for an unconditional one (the error lists the valid names).
 
     The translator's ``translate`` (and :func:`~gantransfer.inference.pipeline.translate_files`)
     put the model in eval mode for the run; a direct call on a padded batch does not. Raises
@@ -84,7 +116,8 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
     from .memory import activation_bytes_per_pixel
 
     _, spec = resolve_target(model, target, kind="image")
-    net = plain = model.nets[spec.net]
+    net, style_text = _bound_net(model, spec, style, what="style")
+    plain = net
     device = model.device
     want_compile = resolve_compile(compile, device, images=images)
     chosen = Precision.resolve(precision, device, job="translation", compiled=want_compile)
@@ -101,7 +134,7 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
             want_compile = False
     if bucket is None:
         bucket = BUCKET_RELATIVE if want_compile else 1
-    text = f"{chosen}, {'compiled' if want_compile else 'eager'}"
+    text = f"{chosen}, {'compiled' if want_compile else 'eager'}{style_text}"
     if bucket == BUCKET_RELATIVE:
         text += ", sizes bucketed (padding < 1/8 of each side)"
     elif math.lcm(spec.size_divisor, bucket) > spec.size_divisor:
@@ -196,16 +229,48 @@ def _forward(net: torch.nn.Module, device: torch.device, precision: Precision
     return run
 
 
+def label_tensor(label: Any, n: int, names: tuple[str, ...] | None, *, source: str,
+                 what: str = "label") -> Tensor | None:
+    """The int64 ``n`` labels for a conditional generator (None for an unconditional one).
+
+    ``label``: a name or index (every image), a sequence of ``n`` names/indexes or an int tensor
+    (one per image), or None: labels cycle through every class (``i % K``).
+
+    Raises:
+        ValueError: a label for a model without labels, an unknown name, an index out of range,
+            or a sequence whose length is not ``n``.
+    """
+    if names is None:
+        if label is not None:  # raises: the model takes no label
+            resolve_label(0, None, what=what, source=source)
+        return None
+    if label is None:
+        return torch.arange(n) % len(names)
+    if isinstance(label, Tensor):
+        label = label.tolist()
+    if isinstance(label, (list, tuple)):
+        if len(label) != n:
+            raise ValueError(f"got {len(label)} {what}s for {n} images; give one {what} or {n}")
+        return torch.tensor([resolve_label(v, names, what=what, source=source) for v in label],
+                            dtype=torch.long)
+    return torch.full((n,), resolve_label(label, names, what=what, source=source),
+                      dtype=torch.long)
+
+
 @torch.no_grad()
 def generate(model: GANModel, n: int, *, target: str | None = None,
              generator: torch.Generator | None = None, batch_size: int = 64,
-             latents: Tensor | None = None) -> Tensor:
+             latents: Tensor | None = None, label: Any = None) -> Tensor:
     """Draw ``n`` images (``NxCxHxW`` float32 in [-1, 1], on the model's device) from a latent
     target. The noise is drawn on the CPU from ``generator`` so a seed gives the same images on
     every device; ``latents`` (``N x latent_dim``) gives the noise directly (``n`` is then
     ignored), as for ``OnnxModel.generate``. Runs in eval mode, restoring the model's mode
     afterwards. Raises :class:`~gantransfer.inference.runner.NonFiniteOutputError` (naming
-    the checkpoint) when the output holds NaN or inf."""
+    the checkpoint) when the output holds NaN or inf.
+
+    A class-conditional generator takes ``label`` (see :func:`label_tensor`: a name or index for
+    every image, one per image, or None to cycle through the classes); an unconditional one
+    refuses a label."""
     _, spec = resolve_target(model, target, kind="latent")
     if latents is not None:
         z, n = latents.float().cpu(), len(latents)
@@ -214,9 +279,15 @@ def generate(model: GANModel, n: int, *, target: str | None = None,
     else:
         z = torch.randn(n, int(spec.latent_dim or 0), generator=generator)
     net = model.nets[spec.net]
+    labels = label_tensor(label, n, spec.labels, source=model_source(model))
     with model.evaluating():
-        parts = [net(z[i : i + batch_size].to(model.device)).float()
-                 for i in range(0, n, batch_size)]
+        if labels is None:
+            parts = [net(z[i : i + batch_size].to(model.device)).float()
+                     for i in range(0, n, batch_size)]
+        else:
+            parts = [net(z[i : i + batch_size].to(model.device),
+                         labels[i : i + batch_size].to(model.device)).float()
+                     for i in range(0, n, batch_size)]
     out = torch.cat(parts)
     check_finite(out, source=model_source(model))
     return out

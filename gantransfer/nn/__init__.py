@@ -8,18 +8,35 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ._conditional import (
+    ConcatLabels,
+    ConditionalInstanceNorm2d,
+    accepts_labels,
+    check_labels,
+    one_hot_planes,
+    projection,
+    run_layers,
+)
 from ._discriminate import discriminate, uses_batch_statistics
 from ._sizes import SizeContract, size_contract
 
 __all__ = [
+    "CONDITIONAL_NORMS",
     "INITS",
     "NORMS",
+    "ConcatLabels",
+    "ConditionalInstanceNorm2d",
     "LinearDecay",
     "SizeContract",
+    "accepts_labels",
+    "check_labels",
     "discriminate",
     "init_weights",
     "linear_decay_schedulers",
     "norm_layer",
+    "one_hot_planes",
+    "projection",
+    "run_layers",
     "size_contract",
     "uses_batch_statistics",
     "uses_bias",
@@ -29,15 +46,25 @@ __all__ = [
 # norm_layer and init_weights accept, defined once for every plugin.
 NORMS = ("instance", "batch", "none")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
+# Norms whose layers take the labels (``takes_labels``): a network built with one is conditional.
+CONDITIONAL_NORMS = ("conditional_instance",)
 
 
-def norm_layer(kind: str) -> Callable[[int], nn.Module]:
-    """A factory ``channels -> norm module`` for ``kind`` in ``instance | batch | none``.
+def norm_layer(kind: str, *, n_labels: int | None = None) -> Callable[[int], nn.Module]:
+    """A factory ``channels -> norm module`` for ``kind`` in ``instance | batch | none`` (or
+    ``conditional_instance`` with ``n_labels``).
 
     ``instance`` is ``InstanceNorm2d(affine=False, track_running_stats=False)`` as in the official
     CycleGAN code, so it has no parameters and no state-dict keys. ``batch`` is affine with running
-    statistics. ``none`` is the identity.
+    statistics. ``none`` is the identity. ``conditional_instance`` is
+    :class:`ConditionalInstanceNorm2d`: instance norm with a scale and shift per label (its
+    layers take ``(x, labels)``; see :func:`run_layers`).
     """
+    if kind == "conditional_instance":
+        if not n_labels or n_labels < 1:
+            raise ValueError("norm 'conditional_instance' needs n_labels >= 1 (the number of "
+                             "styles)")
+        return functools.partial(ConditionalInstanceNorm2d, n_labels=n_labels)
     if kind == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if kind == "instance":

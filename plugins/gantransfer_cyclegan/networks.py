@@ -1,7 +1,8 @@
 """Registered network factories (entry points in ``gantransfer.networks``).
 
 Generators: ``resnet_6blocks``, ``resnet_9blocks``, ``unet_128``, ``unet_256``.
-Discriminators: ``patchgan`` (``n_layers=3`` is the 70×70 PatchGAN) and ``pixel`` (1×1).
+Discriminators: ``patchgan`` (``n_layers=3`` is the 70×70 PatchGAN), ``pixel`` (1×1) and
+``stargan_discriminator`` (a PatchGAN trunk with a real/fake head and a style classifier).
 
 Every factory is keyword-only, initialises the weights (``init`` in
 ``normal|xavier|kaiming|orthogonal`` with ``init_gain``, 0.02 as in the official code) and accepts
@@ -17,11 +18,12 @@ from torch import nn
 
 from gantransfer.nn import init_weights
 
-from .patchgan import NLayerDiscriminator, PixelDiscriminator
+from .patchgan import NLayerDiscriminator, PixelDiscriminator, StyleDiscriminator
 from .resnet import ResnetGenerator
 from .unet import UnetGenerator
 
-__all__ = ["patchgan", "pixel", "resnet_6blocks", "resnet_9blocks", "unet_128", "unet_256"]
+__all__ = ["patchgan", "pixel", "resnet_6blocks", "resnet_9blocks", "stargan_discriminator",
+           "unet_128", "unet_256"]
 
 
 def _init(net: nn.Module, init: str, init_gain: float) -> nn.Module:
@@ -30,24 +32,27 @@ def _init(net: nn.Module, init: str, init_gain: float) -> nn.Module:
 
 def resnet_9blocks(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                    norm: str = "instance", dropout: bool = False, init: str = "normal",
-                   init_gain: float = 0.02, image_size: int | None = None) -> ResnetGenerator:
+                   init_gain: float = 0.02, image_size: int | None = None,
+                   n_labels: int | None = None) -> ResnetGenerator:
     """ResNet generator with 9 residual blocks (the CycleGAN default for 256 px images).
 
-    Inputs: H, W multiples of 4, at least 8. 11,378,179 parameters at ``ngf=64``.
+    Inputs: H, W multiples of 4, at least 8. 11,378,179 parameters at ``ngf=64``. With
+    ``norm="conditional_instance"`` and ``n_labels`` it is a multi-style generator ``g(x, s)``.
     """
     del image_size  # any size works
     net = ResnetGenerator(in_channels, out_channels, ngf=ngf, n_blocks=9, norm=norm,
-                          dropout=dropout)
+                          dropout=dropout, n_labels=n_labels)
     return _init(net, init, init_gain)
 
 
 def resnet_6blocks(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                    norm: str = "instance", dropout: bool = False, init: str = "normal",
-                   init_gain: float = 0.02, image_size: int | None = None) -> ResnetGenerator:
+                   init_gain: float = 0.02, image_size: int | None = None,
+                   n_labels: int | None = None) -> ResnetGenerator:
     """ResNet generator with 6 residual blocks (the CycleGAN choice for 128 px images)."""
     del image_size
     net = ResnetGenerator(in_channels, out_channels, ngf=ngf, n_blocks=6, norm=norm,
-                          dropout=dropout)
+                          dropout=dropout, n_labels=n_labels)
     return _init(net, init, init_gain)
 
 
@@ -88,3 +93,14 @@ def pixel(*, in_channels: int = 3, ndf: int = 64, norm: str = "instance", init: 
     """1×1 PixelGAN discriminator: one raw logit per pixel."""
     del image_size
     return _init(PixelDiscriminator(in_channels, ndf=ndf, norm=norm), init, init_gain)
+
+
+def stargan_discriminator(*, in_channels: int = 3, n_labels: int = 2, ndf: int = 64,
+                          n_layers: int = 3, norm: str = "none", init: str = "normal",
+                          init_gain: float = 0.02, image_size: int | None = None
+                          ) -> StyleDiscriminator:
+    """StarGAN discriminator: a PatchGAN trunk, a real/fake logit map and ``n_labels`` style
+    logits per image (returns both). No norm by default, as in StarGAN."""
+    del image_size
+    return _init(StyleDiscriminator(in_channels, n_labels=n_labels, ndf=ndf, n_layers=n_layers,
+                                    norm=norm), init, init_gain)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from gantransfer.nn import SizeContract, norm_layer, uses_bias
 
-__all__ = ["NLayerDiscriminator", "PixelDiscriminator"]
+__all__ = ["NLayerDiscriminator", "PixelDiscriminator", "StyleDiscriminator"]
 
 
 class NLayerDiscriminator(nn.Module):
@@ -101,3 +101,29 @@ class PixelDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class StyleDiscriminator(nn.Module):
+    """StarGAN's discriminator (Choi et al. 2018, §3.1): one trunk, two heads.
+
+    The trunk is the PatchGAN's (:class:`NLayerDiscriminator` without its last convolution);
+    ``D_src`` is that last convolution (a map of real/fake logits) and ``D_cls`` a 1×1
+    convolution to ``n_labels`` logits averaged over the map (the auxiliary classifier of the
+    style of an image). ``forward(x)`` returns ``(src N×1×h×w, cls N×n_labels)``.
+    """
+
+    def __init__(self, in_channels: int = 3, *, n_labels: int, ndf: int = 64, n_layers: int = 3,
+                 norm: str = "none") -> None:
+        super().__init__()
+        if n_labels < 2:
+            raise ValueError(f"a style discriminator needs n_labels >= 2, got {n_labels}")
+        patch = NLayerDiscriminator(in_channels, ndf=ndf, n_layers=n_layers, norm=norm)
+        self.trunk = patch.model[:-1]
+        self.src = patch.model[-1]
+        self.cls = nn.Conv2d(self.src.in_channels, n_labels, kernel_size=1)
+        self.n_labels = n_labels
+        self.size_contract = patch.size_contract
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.trunk(x)
+        return self.src(h), self.cls(h).mean(dim=(2, 3))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gantransfer.nn import SizeContract, norm_layer, uses_bias
+from gantransfer.nn import CONDITIONAL_NORMS, SizeContract, norm_layer, run_layers, uses_bias
 
 __all__ = ["ResnetBlock", "ResnetGenerator"]
 
@@ -20,12 +20,15 @@ class ResnetBlock(nn.Module):
     """``x + conv_block(x)`` with two reflection-padded 3×3 convs (same channel count).
 
     ``conv_block``: [0] ReflectionPad(1), [1] Conv3×3, [2] norm, [3] ReLU, ([4] Dropout(0.5) when
-    ``dropout``), then ReflectionPad(1), Conv3×3, norm.
+    ``dropout``), then ReflectionPad(1), Conv3×3, norm. With a conditional norm
+    (``conditional_instance`` and ``n_labels``) the block takes ``(x, labels)``.
     """
 
-    def __init__(self, dim: int, *, norm: str, dropout: bool) -> None:
+    def __init__(self, dim: int, *, norm: str, dropout: bool, n_labels: int | None = None
+                 ) -> None:
         super().__init__()
-        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        self.takes_labels = norm in CONDITIONAL_NORMS
+        make_norm, bias = norm_layer(norm, n_labels=n_labels), uses_bias(norm)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(1),
             nn.Conv2d(dim, dim, kernel_size=3, padding=0, bias=bias),
@@ -41,7 +44,9 @@ class ResnetBlock(nn.Module):
         ]
         self.conv_block = nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.takes_labels:
+            return x + run_layers(self.conv_block, x, labels)
         return x + self.conv_block(x)
 
 
@@ -51,11 +56,17 @@ class ResnetGenerator(nn.Module):
 
     Input ``N×in_channels×H×W`` in [-1, 1], H and W multiples of 4 (two stride-2 steps) and at
     least 8 (the reflection pads at H/4 need 2 px); output ``N×out_channels×H×W`` in [-1, 1].
+
+    With ``norm="conditional_instance"`` and ``n_labels`` every norm layer is a
+    :class:`~gantransfer.nn.ConditionalInstanceNorm2d` (a scale and shift per style, Dumoulin et
+    al. 2017) and the generator is called ``g(x, labels)`` (``accepts_labels``).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, *, ngf: int = 64,
-                 n_blocks: int = 9, norm: str = "instance", dropout: bool = False) -> None:
+                 n_blocks: int = 9, norm: str = "instance", dropout: bool = False,
+                 n_labels: int | None = None) -> None:
         super().__init__()
+        self.accepts_labels = norm in CONDITIONAL_NORMS
         # Two stride-2 steps need multiples of 4; ReflectionPad(1) at the H/4 bottleneck needs
         # H/4 >= 2, so H >= 8. Checked before training, used to pad inputs at inference.
         self.size_contract = SizeContract(
@@ -65,7 +76,7 @@ class ResnetGenerator(nn.Module):
         self.size_divisor, self.min_size = self.size_contract.divisor, self.size_contract.min_size
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
-        make_norm, bias = norm_layer(norm), uses_bias(norm)
+        make_norm, bias = norm_layer(norm, n_labels=n_labels), uses_bias(norm)
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(in_channels, ngf, kernel_size=7, padding=0, bias=bias),
@@ -79,7 +90,8 @@ class ResnetGenerator(nn.Module):
                 make_norm(ngf * mult * 2),
                 nn.ReLU(True),
             ]
-        layers += [ResnetBlock(ngf * 4, norm=norm, dropout=dropout) for _ in range(n_blocks)]
+        layers += [ResnetBlock(ngf * 4, norm=norm, dropout=dropout, n_labels=n_labels)
+                   for _ in range(n_blocks)]
         for i in range(2):  # upsampling: 4ngf -> 2ngf -> ngf
             mult = 2 ** (2 - i)
             layers += [
@@ -93,5 +105,7 @@ class ResnetGenerator(nn.Module):
                    nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.accepts_labels:
+            return run_layers(self.model, x, labels)
         return self.model(x)

@@ -1,4 +1,6 @@
-"""DCGAN (Radford et al. 2015): unconditional image generation from N(0, I) noise.
+"""DCGAN (Radford et al. 2015): image generation from N(0, I) noise, unconditional or
+class-conditional (``n_classes > 0``: the generator takes noise and a label, the discriminator an
+image and a label; see docs/dcgan.md).
 
 The recipe is that of pytorch/examples/dcgan: Adam (lr 2e-4, β1 0.5), BCE on raw logits,
 alternating one discriminator and one generator update per batch, non-saturating generator loss.
@@ -17,9 +19,13 @@ from torch import Tensor
 
 import gantransfer
 from gantransfer.config import field
+from gantransfer.factory import network_arguments
 from gantransfer.model import ExportSpec, GANModel, StepContext
+from gantransfer.nn import ConcatLabels, accepts_labels
 
-from .networks import IMAGE_SIZES, DCGANGenerator, check_image_size
+from .networks import G_CONDITIONINGS, IMAGE_SIZES, DCGANGenerator, check_image_size
+
+D_CONDITIONINGS = ("projection", "concat")
 
 __all__ = ["DCGAN", "DCGANConfig"]
 
@@ -50,9 +56,40 @@ class DCGANConfig:
     real_label: float = field(
         1.0, help="target for real images in the D loss; 0.9 gives one-sided label smoothing"
     )
+    # Class-conditional DCGAN (labelled data, DIR/<label>/*.png): docs/dcgan.md.
+    n_classes: int = field(0, help="classes of a class-conditional DCGAN (0: unconditional); "
+                                   "gtx train takes them from the labelled data folder")
+    labels: list[str] = field(  # noqa: RUF009
+        default_factory=list, help="class names, index = label (default: from the data, or "
+                                   "0..n_classes-1)")
+    g_conditioning: str = field(
+        "concat", help="how G takes the label: concat (one-hot next to z, the tutorial's) or "
+                       "embedding (a learned embedding multiplies z, AC-GAN's)",
+        choices=G_CONDITIONINGS)
+    d_conditioning: str = field(
+        "projection", help="how D takes the label: projection (Miyato & Koyama 2018; D must "
+                           "accept labels) or concat (one-hot planes as extra input channels, "
+                           "any D)", choices=D_CONDITIONINGS)
 
     def __post_init__(self) -> None:
         check_image_size(self.image_size)
+        if isinstance(self.labels, str):  # --set labels=a,b
+            self.labels = [n.strip() for n in self.labels.split(",") if n.strip()]
+        self.labels = [str(n) for n in self.labels]
+        if not isinstance(self.n_classes, int) or self.n_classes < 0:
+            raise ValueError(f"DCGAN n_classes must be an integer >= 0; got {self.n_classes!r}")
+        if self.labels and not self.n_classes:
+            self.n_classes = len(self.labels)
+        if self.n_classes and not self.labels:
+            self.labels = [str(k) for k in range(self.n_classes)]
+        if len(self.labels) != self.n_classes:
+            raise ValueError(f"DCGAN has {self.n_classes} classes but {len(self.labels)} label "
+                             f"names ({', '.join(self.labels)}); give one name per class")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"DCGAN label names must be distinct; got {', '.join(self.labels)}")
+        if self.n_classes == 1:
+            raise ValueError("a class-conditional DCGAN needs at least 2 classes (n_classes=0 "
+                             "trains an unconditional one)")
         if self.channels not in (1, 3):
             raise ValueError(f"DCGAN channels must be 1 or 3; got {self.channels!r}")
         for name in ("nz", "ngf", "ndf"):
@@ -90,13 +127,38 @@ class DCGAN(GANModel):
     def __init__(self, config: DCGANConfig) -> None:
         super().__init__(config)
         c = config
+        # Labelled batches ({"image", "label"}) for a class-conditional model.
+        self.data_kind = "labelled" if c.n_classes else "single"  # type: ignore[misc]
         self.nets["g"] = DCGANGenerator(
-            image_size=c.image_size, nz=c.nz, ngf=c.ngf, out_channels=c.channels
+            image_size=c.image_size, nz=c.nz, ngf=c.ngf, out_channels=c.channels,
+            n_classes=c.n_classes, conditioning=c.g_conditioning,
         )
+        self.nets["d"] = self._discriminator(c)
+
+    @staticmethod
+    def _discriminator(c: DCGANConfig) -> torch.nn.Module:
+        """The registered discriminator, conditional when ``n_classes`` (projection: built with
+        ``n_classes``, it must declare ``accepts_labels``; concat: any D, wrapped)."""
+        concat = c.n_classes and c.d_conditioning == "concat"
         # The image format goes to any discriminator that takes it; the user's kwargs win.
-        self.nets["d"] = gantransfer.build_network(
-            c.discriminator, optional={"in_channels": c.channels, "image_size": c.image_size,
-                                       "ndf": c.ndf}, overrides=c.discriminator_kwargs)
+        kwargs = network_arguments(
+            c.discriminator, optional={"in_channels": c.channels + (c.n_classes if concat else 0),
+                                       "image_size": c.image_size, "ndf": c.ndf},
+            overrides=c.discriminator_kwargs)
+        if concat:
+            return ConcatLabels(gantransfer.get_network(c.discriminator, **kwargs), c.n_classes)
+        if c.n_classes:
+            accepted = {f.name for f in gantransfer.spec(c.discriminator, kind="network").fields}
+            if "n_classes" in accepted:
+                kwargs = {"n_classes": c.n_classes, **kwargs}
+            net = gantransfer.get_network(c.discriminator, **kwargs)
+            if not accepts_labels(net):
+                raise ValueError(
+                    f"discriminator {c.discriminator!r} does not accept labels, so it cannot be "
+                    "a projection discriminator; use --set d_conditioning=concat (one-hot "
+                    "planes, any D) or a D that does (dcgan_discriminator, vgg16, vgg19)")
+            return net
+        return gantransfer.get_network(c.discriminator, **kwargs)
 
     # -- optimisation (Adam with the config's lr and betas: GANModel's default) -------------
     def optimizer_groups(self) -> dict[str, list[str]]:
@@ -116,16 +178,23 @@ class DCGAN(GANModel):
         n = real.shape[0]
         g, d = self.nets["g"], self.nets["d"]
         z = torch.randn(n, self.config.nz, device=ctx.device)
+        # Class-conditional: the fakes are drawn for the real batch's labels, and D judges each
+        # image together with its label (real and fake batches still judged apart).
+        y = batch["label"] if self.config.n_classes else None
+        g_in = (z,) if y is None else (z, y)
+
+        def judged(images: Tensor) -> Any:
+            return images if y is None else (images, y)
 
         with ctx.autocast():
-            fake = g(z)
-            real_logits, fake_logits = ctx.discriminate(d, real, fake.detach())
+            fake = g(*g_in)
+            real_logits, fake_logits = ctx.discriminate(d, judged(real), judged(fake.detach()))
             loss_d = _bce(real_logits, self.config.real_label) + _bce(fake_logits, 0.0)
         ctx.optimize("d", loss_d)
 
         with ctx.frozen("d"):
             with ctx.autocast():
-                (gen_logits,) = ctx.discriminate(d, fake)
+                (gen_logits,) = ctx.discriminate(d, judged(fake))
                 loss_g = _bce(gen_logits, 1.0)
             ctx.optimize("g", loss_g)
 
@@ -138,20 +207,33 @@ class DCGAN(GANModel):
 
     # -- sampling and export -------------------------------------------------------------------
     def sample_inputs(self, batch: dict[str, Tensor], *, n: int,
-                      generator: torch.Generator) -> Tensor:
-        """Fixed noise ``n×nz`` drawn from ``generator`` (same images in every grid of a run)."""
-        return torch.randn(n, self.config.nz, generator=generator,
-                           device=getattr(generator, "device", None) or "cpu")
+                      generator: torch.Generator) -> Any:
+        """Fixed noise ``n×nz`` drawn from ``generator`` (same images in every grid of a run);
+        class-conditional: ``{"z", "labels"}``, the same ``n`` noise rows for every class."""
+        z = torch.randn(n, self.config.nz, generator=generator,
+                        device=getattr(generator, "device", None) or "cpu")
+        k = self.config.n_classes
+        if not k:
+            return z
+        return {"z": z.repeat(k, 1), "labels": torch.arange(k).repeat_interleave(n)}
 
-    def sample(self, inputs: Tensor) -> dict[str, Tensor]:
-        return {"generated": self.nets["g"](inputs.to(self.device))}
+    def sample(self, inputs: Any) -> dict[str, Tensor]:
+        """One row of generated images, or one row per class (named by the class)."""
+        g = self.nets["g"]
+        if not self.config.n_classes:
+            return {"generated": g(inputs.to(self.device))}
+        images = g(inputs["z"].to(self.device), inputs["labels"].to(self.device))
+        n = len(images) // self.config.n_classes
+        return {name: images[k * n : (k + 1) * n] for k, name in enumerate(self.config.labels)}
 
     def export_targets(self) -> dict[str, ExportSpec]:
         c = self.config
         return {
             "generator": ExportSpec(
                 net="g", input="latent", latent_dim=c.nz, image_size=c.image_size,
-                out_channels=c.channels, description="DCGAN generator: N×nz noise -> images",
+                out_channels=c.channels, labels=tuple(c.labels) if c.n_classes else None,
+                description="DCGAN generator: N×nz noise -> images" + (
+                    " of the class given by the label input" if c.n_classes else ""),
             )
         }
 

@@ -13,14 +13,19 @@ from __future__ import annotations
 import itertools
 import math
 
+import torch
 from torch import Tensor, nn
 
-from gantransfer.nn import init_weights
+from gantransfer.nn import check_labels, init_weights, projection
 
-__all__ = ["IMAGE_SIZES", "DCGANDiscriminator", "DCGANGenerator", "check_image_size"]
+__all__ = ["G_CONDITIONINGS", "IMAGE_SIZES", "DCGANDiscriminator", "DCGANGenerator",
+           "check_image_size"]
 
 IMAGE_SIZES = (16, 32, 64, 128, 256)
 _MAX_MULT = 8  # widest layer = 8 × base width, as in the 64 px original
+# How a class-conditional generator takes its label: the tutorial's one-hot concatenated to z,
+# or AC-GAN's learned embedding multiplied into z (Odena et al. 2017).
+G_CONDITIONINGS = ("concat", "embedding")
 
 
 def check_image_size(image_size: int) -> int:
@@ -61,15 +66,25 @@ class DCGANGenerator(nn.Module):
     """
 
     def __init__(self, *, image_size: int = 64, nz: int = 100, ngf: int = 64,
-                 out_channels: int = 3) -> None:
+                 out_channels: int = 3, n_classes: int = 0, conditioning: str = "concat"
+                 ) -> None:
         super().__init__()
         n_scales = check_image_size(image_size)
         _check_positive(nz=nz, ngf=ngf, out_channels=out_channels)
+        if n_classes < 0 or conditioning not in G_CONDITIONINGS:
+            raise ValueError(f"DCGANGenerator: n_classes must be >= 0 and conditioning one of "
+                             f"{', '.join(G_CONDITIONINGS)}; got {n_classes!r}, {conditioning!r}")
         self.nz, self.image_size, self.out_channels = nz, image_size, out_channels
+        # Class-conditional (n_classes > 0): called g(z, labels), see docs/dcgan.md.
+        self.n_classes, self.conditioning = n_classes, conditioning
+        self.accepts_labels = n_classes > 0
+        z_width = nz + n_classes if n_classes and conditioning == "concat" else nz
+        if n_classes and conditioning == "embedding":
+            self.embedding = nn.Embedding(n_classes, nz)
         widths = _widths(ngf, n_scales)
         layers: list[nn.Module] = [
             # 1×1 -> 4×4
-            nn.ConvTranspose2d(nz, widths[0], 4, 1, 0, bias=False),
+            nn.ConvTranspose2d(z_width, widths[0], 4, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(True),
         ]
@@ -83,7 +98,7 @@ class DCGANGenerator(nn.Module):
         self.main = nn.Sequential(*layers)
         init_weights(self, kind="normal", gain=0.02)
 
-    def forward(self, z: Tensor) -> Tensor:
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         if z.dim() == 2:
             z = z[:, :, None, None]
         if z.dim() != 4 or z.shape[1] != self.nz or z.shape[2:] != (1, 1):
@@ -91,6 +106,17 @@ class DCGANGenerator(nn.Module):
                 f"DCGANGenerator expects latents of shape N×{self.nz} or N×{self.nz}×1×1; "
                 f"got {tuple(z.shape)}"
             )
+        if self.n_classes:
+            if labels is None:
+                raise ValueError(f"this DCGANGenerator is class-conditional ({self.n_classes} "
+                                 "classes): call it as g(z, labels)")
+            labels = check_labels(labels, self.n_classes, batch=z.shape[0],
+                                  owner="DCGANGenerator")
+            if self.conditioning == "concat":  # the tutorial: one-hot label next to the noise
+                one_hot = nn.functional.one_hot(labels, self.n_classes).to(z.dtype)
+                z = torch.cat([z, one_hot[:, :, None, None]], dim=1)
+            else:  # AC-GAN: the label's embedding scales the noise element-wise
+                z = z * self.embedding(labels).to(z.dtype)[:, :, None, None]
         return self.main(z)
 
 
@@ -105,10 +131,17 @@ class DCGANDiscriminator(nn.Module):
         ValueError: an unsupported ``image_size`` or a non-positive width.
     """
 
-    def __init__(self, *, image_size: int = 64, in_channels: int = 3, ndf: int = 64) -> None:
+    def __init__(self, *, image_size: int = 64, in_channels: int = 3, ndf: int = 64,
+                 n_classes: int = 0) -> None:
         super().__init__()
         n_scales = check_image_size(image_size)
         _check_positive(ndf=ndf, in_channels=in_channels)
+        if n_classes < 0:
+            raise ValueError(f"DCGANDiscriminator n_classes must be >= 0; got {n_classes!r}")
+        # Class-conditional (n_classes > 0): a projection discriminator (Miyato & Koyama 2018),
+        # called d(x, labels).
+        self.n_classes = n_classes
+        self.accepts_labels = n_classes > 0
         widths = _widths(ndf, n_scales)[::-1]  # ndf, 2·ndf, … (capped) from the image inward
         layers: list[nn.Module] = [
             # No BatchNorm on the input layer (Radford et al. 2015, §3).
@@ -123,7 +156,21 @@ class DCGANDiscriminator(nn.Module):
             ]
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))  # 4×4 -> 1×1 logit
         self.main = nn.Sequential(*layers)
+        if n_classes:
+            self.embedding = nn.Embedding(n_classes, widths[-1])  # V of Eq. 3
         init_weights(self, kind="normal", gain=0.02)
+        if n_classes:
+            nn.init.normal_(self.embedding.weight, 0.0, 0.02)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.main(x).flatten()
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        if not self.n_classes:
+            return self.main(x).flatten()
+        if labels is None:
+            raise ValueError(f"this DCGANDiscriminator is class-conditional ({self.n_classes} "
+                             "classes): call it as d(x, labels)")
+        labels = check_labels(labels, self.n_classes, batch=x.shape[0], owner="DCGANDiscriminator")
+        # Projection discriminator (Miyato & Koyama 2018, Eq. 3): D(x, y) = ψ(φ(x)) + y^T V φ(x),
+        # φ(x) the 4×4 features before the last convolution, ψ that convolution.
+        features = self.main[:-1](x)
+        logits = self.main[-1](features).flatten()
+        return logits + projection(features, labels, self.embedding).flatten(1).sum(1)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from gantransfer.nn import SizeContract, init_weights
+from gantransfer.nn import SizeContract, check_labels, init_weights, projection
 
 from ._weights import (
     WEIGHTS,
@@ -52,8 +52,15 @@ class VGGDiscriminator(nn.Module):
     def __init__(self, *, arch: str = "vgg16", in_channels: int = 3,
                  weights: str | None = "auto", trainable_layers: int | None = None,
                  tap_block: int = 5, head: str = "dense", head_width: int | None = None,
-                 dense_pool: int = 4, image_size: int | None = None) -> None:
+                 dense_pool: int = 4, image_size: int | None = None, n_classes: int = 0
+                 ) -> None:
         super().__init__()
+        if n_classes < 0:
+            raise ValueError(f"{arch} n_classes must be >= 0; got {n_classes!r}")
+        # Class-conditional (n_classes > 0): a projection head on the tapped features (Miyato &
+        # Koyama 2018, Eq. 3), called d(x, labels).
+        self.n_classes = n_classes
+        self.accepts_labels = n_classes > 0
         if arch not in CONVS_PER_BLOCK:
             raise ValueError(f"arch must be one of {', '.join(CONVS_PER_BLOCK)}; got {arch!r}")
         if in_channels not in (1, 3):
@@ -108,6 +115,9 @@ class VGGDiscriminator(nn.Module):
                 nn.Conv2d(width, 1, 3, padding=1),
             )
         init_weights(self.head, kind="normal", gain=0.02)
+        if n_classes:  # V of Eq. 3: one vector per class over the tapped features' channels
+            self.embedding = nn.Embedding(n_classes, c_in)
+            nn.init.normal_(self.embedding.weight, 0.0, 0.02)
 
         # 3. ImageNet normalisation as non-persistent buffers: they follow .to(device) but are
         # constants, not state.
@@ -198,8 +208,18 @@ class VGGDiscriminator(nn.Module):
             x = x.expand(-1, 3, -1, -1)
         return ((x + 1) * 0.5 - self.mean) / self.std
 
-    def forward(self, x: Tensor) -> Tensor:
-        logits = self.head(self.features(self.normalize(x)))
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        features = self.features(self.normalize(x))
+        logits = self.head(features)
+        if self.n_classes:
+            if labels is None:
+                raise ValueError(f"this {self.arch} discriminator is class-conditional "
+                                 f"({self.n_classes} classes): call it as d(x, labels)")
+            labels = check_labels(labels, self.n_classes, batch=x.shape[0], owner=self.arch)
+            # The projection term y^T V φ(x): averaged over locations for the dense head (one
+            # logit per image), per location for the patch head (a logit map of the same size).
+            term = projection(features, labels, self.embedding)
+            logits = logits + (term.mean(dim=(2, 3)) if self.head_kind == "dense" else term)
         return logits.flatten() if self.head_kind == "dense" else logits
 
 
@@ -232,15 +252,17 @@ def _restore_frozen_from_file(module: VGGDiscriminator, state_dict: dict[str, An
 
 def _factory(arch: str, *, in_channels: int, image_size: int | None, weights: str | None,
              trainable_layers: int | None, tap_block: int, head: str,
-             head_width: int | None, dense_pool: int) -> VGGDiscriminator:
+             head_width: int | None, dense_pool: int, n_classes: int = 0) -> VGGDiscriminator:
     return VGGDiscriminator(arch=arch, in_channels=in_channels, weights=weights,
                             trainable_layers=trainable_layers, tap_block=tap_block, head=head,
-                            head_width=head_width, dense_pool=dense_pool, image_size=image_size)
+                            head_width=head_width, dense_pool=dense_pool, image_size=image_size,
+                            n_classes=n_classes)
 
 
 def vgg16(*, in_channels: int = 3, image_size: int | None = None, weights: str | None = "auto",
           trainable_layers: int | None = None, tap_block: int = 5, head: str = "dense",
-          head_width: int | None = None, dense_pool: int = 4) -> VGGDiscriminator:
+          head_width: int | None = None, dense_pool: int = 4, n_classes: int = 0
+          ) -> VGGDiscriminator:
     """VGG16 discriminator on ImageNet features (torchvision layout), raw logits out.
 
     Args:
@@ -256,6 +278,9 @@ def vgg16(*, in_channels: int = 3, image_size: int | None = None, weights: str |
             Linear 1: one logit per image) or ``"patch"`` (two 3×3 convs: a logit map).
         head_width: hidden width of the head (default 1024 dense, 256 patch).
         dense_pool: side of the adaptive pooling grid before the dense head.
+        n_classes: > 0 makes it a class-conditional projection discriminator (Miyato & Koyama
+            2018): ``d(x, labels)`` adds ``y^T V φ(x)`` on the tapped features (averaged for the
+            dense head, per location for the patch head); a conditional DCGAN passes it.
 
     Raises:
         ValueError: an option out of range. FileNotFoundError: a missing ``weights`` path.
@@ -263,19 +288,20 @@ def vgg16(*, in_channels: int = 3, image_size: int | None = None, weights: str |
     """
     return _factory("vgg16", in_channels=in_channels, image_size=image_size, weights=weights,
                     trainable_layers=trainable_layers, tap_block=tap_block, head=head,
-                    head_width=head_width, dense_pool=dense_pool)
+                    head_width=head_width, dense_pool=dense_pool, n_classes=n_classes)
 
 
 def vgg19(*, in_channels: int = 3, image_size: int | None = None, weights: str | None = "auto",
           trainable_layers: int | None = None, tap_block: int = 5, head: str = "dense",
-          head_width: int | None = None, dense_pool: int = 4) -> VGGDiscriminator:
+          head_width: int | None = None, dense_pool: int = 4, n_classes: int = 0
+          ) -> VGGDiscriminator:
     """VGG19 discriminator on ImageNet features (torchvision layout), raw logits out.
 
     Same options as :func:`vgg16`; ``weights="auto"`` looks for ``vgg19-dcbb9e9d.pth``.
     """
     return _factory("vgg19", in_channels=in_channels, image_size=image_size, weights=weights,
                     trainable_layers=trainable_layers, tap_block=tap_block, head=head,
-                    head_width=head_width, dense_pool=dense_pool)
+                    head_width=head_width, dense_pool=dense_pool, n_classes=n_classes)
 
 
 # Advertised to `gtx weights download NAME` through gantransfer.hub.weights_file_for.

@@ -170,6 +170,7 @@ def test_unknown_target_and_precision_are_clear_errors(model, tmp_path):
 TINY = {
     "cyclegan": {"ngf": 4, "ndf": 4, "netG": "resnet_6blocks"},
     "dcgan": {"ngf": 4, "ndf": 4, "nz": 8, "image_size": 32},
+    "stargan": {"labels": ["a", "b"], "ngf": 4, "ndf": 4},
     NAME: {},
 }
 

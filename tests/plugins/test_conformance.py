@@ -23,6 +23,8 @@ TINY: dict[str, dict[str, object]] = {
                  "load_size": 16, "crop_size": 16},
     "pix2pix": {"netG": "resnet_6blocks", "ngf": 4, "ndf": 4, "n_layers_D": 2,
                  "load_size": 16, "crop_size": 16},
+    "stargan": {"labels": ["a", "b"], "ngf": 4, "ndf": 4, "n_layers_D": 2, "load_size": 16,
+                "crop_size": 16},
 }
 
 ARCHITECTURES = gantransfer.list()

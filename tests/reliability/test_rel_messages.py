@@ -9,9 +9,9 @@ import pickle
 from pathlib import Path
 
 import pytest
-from PIL import Image
 import torch
 from _rel_cli import run_gtx
+from PIL import Image
 
 import gantransfer
 from gantransfer.config import to_plain
