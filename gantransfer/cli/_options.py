@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from .._outputs import Existing
 
 __all__ = ["Overwrite", "SkipExisting", "existing_from_flags"]
 
@@ -15,7 +18,7 @@ SkipExisting = Annotated[bool, typer.Option(
                             "(re-run an interrupted job to finish it).")]
 
 
-def existing_from_flags(overwrite: bool, skip_existing: bool) -> str:
+def existing_from_flags(overwrite: bool, skip_existing: bool) -> Existing:
     """``error``, ``overwrite`` or ``skip``; both flags at once is a usage error (exit 2)."""
     from .._outputs import existing_mode
 

@@ -46,11 +46,13 @@ def demo_cmd(
     console.print(f"trained in {minutes:.1f} min; run directory: {result.run_dir}")
     if result.samples:
         console.print(f"sample grids: {result.samples[0].parent}/ (latest: {result.samples[-1].name})")
-    if result.comparison is not None:
+    model_db, identity_db = result.psnr_model, result.psnr_identity
+    if result.comparison is not None and model_db is not None and identity_db is not None:
+        # (the demo sets the three together)
         console.print(f"held-out comparison (input | translated | ground truth): {result.comparison}")
-        gain = result.psnr_model - result.psnr_identity
-        console.print(f"PSNR against ground truth: translated [bold]{result.psnr_model:.2f} dB[/bold]"
-                      f" vs identity baseline {result.psnr_identity:.2f} dB ({gain:+.2f} dB)")
+        gain = model_db - identity_db
+        console.print(f"PSNR against ground truth: translated [bold]{model_db:.2f} dB[/bold]"
+                      f" vs identity baseline {identity_db:.2f} dB ({gain:+.2f} dB)")
     if "onnx" in result.extra:
         console.print(f"ONNX export: {result.extra['onnx']} (max abs error vs PyTorch "
                       f"{result.extra['onnx_error']:.1e})")

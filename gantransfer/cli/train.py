@@ -62,9 +62,10 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
         spec = RunSpec.from_toml(saved).merged(spec)
     if config_file is not None:
         spec = spec.merged(RunSpec.from_toml(config_file))
-    if not spec.architecture:
+    architecture = spec.architecture  # (--set layers below never change it)
+    if not architecture:
         raise typer.BadParameter("name an architecture (see `gtx list`)", param_hint="ARCH")
-    cls = load_class(spec.architecture)
+    cls = load_class(architecture)
     fields = {"model": field_names(cls.Config), "train": field_names(TrainConfig),
               "data": field_names(DataConfig)}
     spec = spec.apply_sets(sets or [], fields=fields)
@@ -88,7 +89,7 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
     train = build_config(TrainConfig, spec.train, owner="the train config")
     data_config = build_config(DataConfig, spec.data, owner="the data config")
     # Built from the run's seed: the same command gives the same initial (and final) weights.
-    model = gantransfer.get(spec.architecture, seed=train.seed, **spec.model)
+    model = gantransfer.get(architecture, seed=train.seed, **spec.model)
     return model, data_config, train
 
 
