@@ -14,7 +14,7 @@ each path in turn, so a machine that slows down hurts all paths alike), the seco
 * ``onnx-fp32``, ``onnx-int8``: onnxruntime on the exported file / the static int8 file;
 
 at each ``--batches`` size (``eager-bf16`` at batch 1 only), and derives what the rules in
-``gantransfer/_translate_plan.py`` use: the best batch size per path, the number of images after
+``gantransfer/inference/defaults.py`` use: the best batch size per path, the number of images after
 which compiling repays its cost, and the speed-up of the int8 file over the path the defaults run.
 
 ``--isa native`` runs as the machine is. Any other value is passed to oneDNN as

@@ -28,7 +28,7 @@ from .registry import (
 )
 
 # name -> (module, attribute); resolved on first access so `import gantransfer` stays light.
-_LAZY: dict[str, tuple[str, str]] = {
+_LAZY: dict[str, tuple[str, str | None]] = {
     "GANModel": (".model", "GANModel"),
     "ExportSpec": (".targets", "ExportSpec"),
     "StepContext": (".model", "StepContext"),

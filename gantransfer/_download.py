@@ -220,11 +220,12 @@ def _transfer(url: str, part: Path, state: _PartState | None, clock: _Transfer,
             log.info("%s: the server sent the whole file (it changed, or the server does not "
                      "resume); starting over", url)
             offset = 0
-        if offset:
+        if offset:  # only with a state: offset is 0 without one
             start, total = _content_range(response)
-            if start != offset or (state.total is not None and total != state.total):
+            known = state.total if state is not None else None
+            if start != offset or (known is not None and total != known):
                 log.info("%s: the server resumed at byte %s of %s, expected %s of %s; "
-                         "starting over", url, start, total, offset, state.total)
+                         "starting over", url, start, total, offset, known)
                 response.close()
                 offset = 0
                 response = _open(url, None, 0, clock)
@@ -259,7 +260,8 @@ def _transfer(url: str, part: Path, state: _PartState | None, clock: _Transfer,
     return digest.hexdigest(), offset
 
 
-def _open(url: str, state: _PartState | None, offset: int, clock: _Transfer):
+def _open(url: str, state: _PartState | None, offset: int, clock: _Transfer
+          ) -> http.client.HTTPResponse:
     """Send the GET (with Range/If-Range when resuming from ``offset``); a 416 starts over."""
     headers = {}
     if state is not None and offset:
@@ -280,7 +282,7 @@ def _open(url: str, state: _PartState | None, offset: int, clock: _Transfer):
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
-def _content_range(response) -> tuple[int | None, int | None]:
+def _content_range(response: http.client.HTTPResponse) -> tuple[int | None, int | None]:
     match = _CONTENT_RANGE.fullmatch((response.headers.get("Content-Range") or "").strip())
     if not match:
         return None, None
@@ -319,7 +321,7 @@ class _PartState:
         log.info("resuming %s from byte %d", self.url, size)
         return size
 
-    def remember(self, response, total: int | None) -> None:
+    def remember(self, response: http.client.HTTPResponse, total: int | None) -> None:
         """Record the server's validators; a file without any is not kept on failure."""
         etag = response.headers.get("ETag")
         validator = etag if etag and not etag.startswith("W/") else \

@@ -37,7 +37,7 @@ __all__ = [
 def field(default: Any = dataclasses.MISSING, *, help: str = "", choices: tuple | None = None,
           default_factory: Any = dataclasses.MISSING) -> Any:
     """A dataclass field with a help text and optional allowed values (checked by check_choices)."""
-    meta = {"help": help}
+    meta: dict[str, Any] = {"help": help}
     if choices is not None:
         meta["choices"] = tuple(choices)
     if default_factory is not dataclasses.MISSING:

@@ -164,7 +164,7 @@ def run_demo(out_dir: str | Path, *, architecture: str = "cyclegan", steps: int 
         rows.append([real_a, fake_b, truth])
     grid = side_by_side(rows[:8])
     # Upscaled without smoothing so the small demo images are easy to inspect.
-    save_image(grid.resize((grid.width * 4, grid.height * 4), Image.NEAREST), comparison)
+    save_image(grid.resize((grid.width * 4, grid.height * 4), Image.Resampling.NEAREST), comparison)
     result.comparison = comparison
     result.psnr_model = float(np.mean(scores))
     result.psnr_identity = float(np.mean(baseline))
@@ -202,7 +202,7 @@ def _score_styles(result: DemoResult, test_dir: Path, *, comparison: Path,
         for row, fake, truth in zip(rows, fakes, truths, strict=True):
             row += [fake, truth]
     grid = side_by_side(rows[:8])
-    save_image(grid.resize((grid.width * 4, grid.height * 4), Image.NEAREST), comparison)
+    save_image(grid.resize((grid.width * 4, grid.height * 4), Image.Resampling.NEAREST), comparison)
     result.comparison = comparison
     result.extra["per_style"] = per_style
     result.psnr_model = float(np.mean([m for m, _ in per_style.values()]))

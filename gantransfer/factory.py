@@ -151,7 +151,8 @@ def spec(name: str, *, kind: Kind = "architecture") -> PluginSpec:
             default = (
                 None if required
                 else f.default if f.default is not dataclasses.MISSING
-                else f.default_factory()  # type: ignore[misc]
+                else f.default_factory() if callable(f.default_factory)  # (MISSING is not)
+                else None
             )
             choices = f.metadata.get("choices")
             fields.append(
@@ -160,7 +161,7 @@ def spec(name: str, *, kind: Kind = "architecture") -> PluginSpec:
             )
     else:
         try:
-            params = inspect.signature(obj).parameters.values()
+            params = list(inspect.signature(obj).parameters.values())
         except (TypeError, ValueError):
             params = []
         for p in params:

@@ -86,7 +86,7 @@ class GANModel(nn.Module):
                 f"{type(config).__name__}; build models with gantransfer.get(name, **overrides)"
             )
         check_choices(config)
-        self.config = config
+        self.config: Any = config  # an instance of Config (its type is per subclass)
         self.nets = nn.ModuleDict()
         self.arch_name: str | None = None  # set by gantransfer.get / gantransfer.load
 

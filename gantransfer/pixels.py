@@ -71,8 +71,8 @@ def to_uint8(images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         if not images.is_floating_point():
             raise TypeError(f"to_uint8 expects float images in [-1, 1], got a {images.dtype} "
                             "tensor")
-        x = images.detach()
-        if x.dtype != torch.float64:
-            x = x.float()
-        return ((x.clamp(-1, 1) + 1) * _SCALE).round().to(torch.uint8)
+        t = images.detach()
+        if t.dtype != torch.float64:
+            t = t.float()
+        return ((t.clamp(-1, 1) + 1) * _SCALE).round().to(torch.uint8)
     raise TypeError(f"to_uint8 expects a numpy array or torch tensor, got {type(images).__name__}")

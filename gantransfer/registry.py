@@ -205,7 +205,7 @@ class _Registry:
                     )
                 raise UnknownPluginError(_unknown_message(name, kind, sorted(entries)))
             entry = entries[name]
-            if entry.obj is not None:
+            if entry.obj is not None or entry.ep is None:  # registered in-process
                 obj = entry.obj
             else:
                 try:

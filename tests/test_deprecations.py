@@ -27,6 +27,8 @@ MOVED = [
     ("gantransfer.registry", "make_config", "gantransfer.config", "build_config"),
     ("gantransfer.export.metadata", "OnnxMetadata", "gantransfer.targets", "OnnxMetadata"),
     ("gantransfer.export.metadata", "METADATA_PREFIX", "gantransfer.targets", "METADATA_PREFIX"),
+    *[("gantransfer.export._providers", name, "gantransfer.inference._providers", name)
+      for name in ("ALIASES", "ProviderUnavailableError", "choose_providers", "provider_usable")],
     ("gantransfer.export.runtime", "load", "gantransfer.onnx", "load"),
     ("gantransfer.export.runtime", "OnnxModel", "gantransfer.onnx", "OnnxModel"),
     ("gantransfer.export.runtime", "OnnxLoadError", "gantransfer.onnx", "OnnxLoadError"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from .._outputs import Existing
 
 __all__ = ["Download", "Overwrite", "SkipExisting", "download_if_asked", "existing_from_flags"]
 
@@ -30,7 +33,7 @@ def download_if_asked(source: object, download: bool) -> None:
         download_hub(str(source))
 
 
-def existing_from_flags(overwrite: bool, skip_existing: bool) -> str:
+def existing_from_flags(overwrite: bool, skip_existing: bool) -> Existing:
     """``error``, ``overwrite`` or ``skip``; both flags at once is a usage error (exit 2)."""
     from .._outputs import existing_mode
 

@@ -123,7 +123,8 @@ def _add_plugin_commands(app: typer.Typer) -> None:
                 log.warning("gtx: command group %r from plugin %r is left out: the name is "
                             "taken", group.name, ep.value)
                 continue
-            taken.add(group.name)
+            if group.name:
+                taken.add(group.name)
             app.registered_groups.append(group)
 
 

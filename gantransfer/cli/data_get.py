@@ -116,7 +116,7 @@ def download_cmd(
     _print_download(result)
     if check:
         from ..data import check_folder
-        from .data import print_report
+        from ._data_report import print_report
 
         # the files were hashed into the lock a moment ago: no need to hash them again
         if not print_report(check_folder(result.folder, verify=False)):

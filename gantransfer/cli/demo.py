@@ -48,17 +48,19 @@ def demo_cmd(
     console.print(f"trained in {minutes:.1f} min; run directory: {result.run_dir}")
     if result.samples:
         console.print(f"sample grids: {result.samples[0].parent}/ (latest: {result.samples[-1].name})")
-    if result.comparison is not None:
+    model_db, identity_db = result.psnr_model, result.psnr_identity
+    if result.comparison is not None and model_db is not None and identity_db is not None:
+        # (the demo sets the three together)
         layout = ("photo, then translated | ground truth per style" if "per_style" in result.extra
                   else "input | translated | ground truth")
         console.print(f"held-out comparison ({layout}): {result.comparison}")
-        for style, (model_db, identity_db) in result.extra.get("per_style", {}).items():
-            console.print(f"  style {style}: translated {model_db:.2f} dB vs identity "
-                          f"{identity_db:.2f} dB ({model_db - identity_db:+.2f} dB)",
+        for style, (style_db, style_identity_db) in result.extra.get("per_style", {}).items():
+            console.print(f"  style {style}: translated {style_db:.2f} dB vs identity "
+                          f"{style_identity_db:.2f} dB ({style_db - style_identity_db:+.2f} dB)",
                           highlight=False)
-        gain = result.psnr_model - result.psnr_identity
-        console.print(f"PSNR against ground truth: translated [bold]{result.psnr_model:.2f} dB[/bold]"
-                      f" vs identity baseline {result.psnr_identity:.2f} dB ({gain:+.2f} dB)")
+        gain = model_db - identity_db
+        console.print(f"PSNR against ground truth: translated [bold]{model_db:.2f} dB[/bold]"
+                      f" vs identity baseline {identity_db:.2f} dB ({gain:+.2f} dB)")
     if "onnx" in result.extra:
         console.print(f"ONNX export: {result.extra['onnx']} (max abs error vs PyTorch "
                       f"{result.extra['onnx_error']:.1e})")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
         existing = existing_from_flags(overwrite, skip_existing)
         if precision not in ("fp32", "fp16"):
             raise typer.BadParameter("use fp32 or fp16", param_hint="--precision")
+        file_precision: Literal["fp32", "fp16", "int8"] = "fp16" if precision == "fp16" else "fp32"
         if int8:
             if precision != "fp32":
                 raise typer.BadParameter(f"--int8 cannot be combined with --precision "
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
             if calib is None:
                 raise typer.BadParameter("--int8 needs --calib DIR, a folder of real input "
                                          "images for the generator", param_hint="--calib")
-            precision = "int8"
+            file_precision = "int8"
         elif any(v is not None for v in (calib, calib_count, calib_size, min_psnr)):
             raise typer.BadParameter("--calib, --calib-count, --calib-size and --min-psnr "
                                      "only apply with --int8", param_hint="--int8")
@@ -81,7 +82,7 @@ def register(app: typer.Typer) -> None:
             static_shape = (batch, height, width)
         download_if_asked(source, download)
         results = export_onnx(source, onnx, target=target, opset=opset, dynamic=not static,
-                              static_shape=static_shape, precision=precision, ema=ema,
+                              static_shape=static_shape, precision=file_precision, ema=ema,
                               verify=verify, atol=atol, calib=calib, calib_count=calib_count,
                               calib_size=calib_size, min_psnr=min_psnr, existing=existing)
         if not results:

@@ -19,6 +19,9 @@ from ._console import console
 from ._options import Overwrite, SkipExisting, existing_from_flags
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import Tensor
+
     from ..inference import Source
 
 __all__ = ["GRID_MAX_PIXELS", "register"]
@@ -90,15 +93,15 @@ def _grid_per_label(src: Source, source: Path, names: tuple[str, ...], *, n: int
         console.print(f"[green]nothing to do[/green]: {out} exists (--skip-existing)",
                       highlight=False)
         return
-    rows = {}
+    rows: dict[str, Tensor] = {}
     for k, name in enumerate(names):
         parts = [images for _, images in _batches(
             src, n, target=target, generator=torch.Generator().manual_seed(seed), wanted=None,
             label=k)]
         if not rows:
             _check_grid(n * len(names), rows=len(names), cols=n,
-                        size=tuple(parts[0].shape[-2:]))  # type: ignore[attr-defined]
-        rows[name] = torch.cat(parts)  # type: ignore[arg-type]
+                        size=(parts[0].shape[-2], parts[0].shape[-1]))
+        rows[name] = torch.cat(parts)
     remove_stale_temps(out.parent, name=out.name)
     save_grid(rows, out)
     console.print(f"[green]wrote {n} image(s) of each of {len(names)} classes "
@@ -117,7 +120,7 @@ def _generate(src: Source, source: Path, *, n: int, out: Path, seed: int, target
     to_folder = out.suffix == "" or out.is_dir()
     paths = _file_names(out, n) if to_folder else [out]
     inputs = [source] if source.is_file() else []
-    keep = select_outputs(paths, inputs=inputs, existing=existing)  # type: ignore[arg-type]
+    keep = select_outputs(paths, inputs=inputs, existing=existing)
     if not any(keep):
         console.print(f"[green]nothing to do[/green]: {out} has all {n} image(s) "
                       "(--skip-existing)", highlight=False)
@@ -140,8 +143,9 @@ def _file_names(folder: Path, n: int) -> list[Path]:
     return [folder / f"{i:0{width}d}.png" for i in range(n)]
 
 
-def _batches(src: Source, n: int, *, target: str | None, generator, wanted: list[bool] | None,
-             label: int | None = None) -> Iterator[tuple[int, object]]:
+def _batches(src: Source, n: int, *, target: str | None, generator: torch.Generator,
+             wanted: list[bool] | None, label: int | None = None
+             ) -> Iterator[tuple[int, Tensor]]:
     """``(first index, images)`` per chunk; chunks with nothing ``wanted`` are not run (their
     noise is still drawn, so every other image stays the same). ``label``: the class of every
     image of a class-conditional model."""
@@ -159,7 +163,7 @@ def _batches(src: Source, n: int, *, target: str | None, generator, wanted: list
             yield start, run(z) if label is None else run(z, label=label)
 
 
-def _write_files(batches: Iterator[tuple[int, object]], paths: list[Path], keep: list[bool]
+def _write_files(batches: Iterator[tuple[int, Tensor]], paths: list[Path], keep: list[bool]
                  ) -> int:
     from PIL import Image
 
@@ -170,7 +174,7 @@ def _write_files(batches: Iterator[tuple[int, object]], paths: list[Path], keep:
     remove_stale_temps(paths[0].parent)
     written = 0
     for start, images in batches:
-        for offset, pixels in enumerate(from_batch(images)):  # type: ignore[arg-type]
+        for offset, pixels in enumerate(from_batch(images)):
             if keep[start + offset]:
                 save_image(Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels),
                            paths[start + offset])
@@ -178,7 +182,7 @@ def _write_files(batches: Iterator[tuple[int, object]], paths: list[Path], keep:
     return written
 
 
-def _write_grid(batches: Iterator[tuple[int, object]], n: int, out: Path) -> tuple[int, int]:
+def _write_grid(batches: Iterator[tuple[int, Tensor]], n: int, out: Path) -> tuple[int, int]:
     """Collect the images into one grid PNG; refuses (before drawing more than one chunk) a grid
     past ``GRID_MAX_PIXELS``. Returns (rows, columns)."""
     import torch
@@ -188,14 +192,14 @@ def _write_grid(batches: Iterator[tuple[int, object]], n: int, out: Path) -> tup
 
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    parts = []
+    parts: list[Tensor] = []
     for _, images in batches:
         if not parts:
-            _check_grid(n, rows=rows, cols=cols, size=tuple(images.shape[-2:]))  # type: ignore[attr-defined]
+            _check_grid(n, rows=rows, cols=cols, size=(images.shape[-2], images.shape[-1]))
         parts.append(images)
-    images = torch.cat(parts)  # type: ignore[arg-type]
+    grid = torch.cat(parts)
     remove_stale_temps(out.parent, name=out.name)
-    save_grid({f"row{i}": images[i : i + cols] for i in range(0, n, cols)}, out)
+    save_grid({f"row{i}": grid[i : i + cols] for i in range(0, n, cols)}, out)
     return rows, cols
 
 

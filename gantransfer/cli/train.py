@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ._console import console
+
+if TYPE_CHECKING:
+    from ..model import GANModel
 
 __all__ = ["build_run", "register"]
 
@@ -54,9 +57,10 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
         spec = RunSpec.from_toml(saved).merged(spec)
     if config_file is not None:
         spec = spec.merged(RunSpec.from_toml(config_file))
-    if not spec.architecture:
+    architecture = spec.architecture  # (--set layers below never change it)
+    if not architecture:
         raise typer.BadParameter("name an architecture (see `gtx list`)", param_hint="ARCH")
-    cls = load_class(spec.architecture)
+    cls = load_class(architecture)
     fields = {"model": field_names(cls.Config), "train": field_names(TrainConfig),
               "data": field_names(DataConfig)}
     spec = spec.apply_sets(sets or [], fields=fields)
@@ -81,11 +85,11 @@ def build_run(arch: str | None, *, run_dir: Path, data: str | None = None,
     data_config = build_config(DataConfig, spec.data, owner="the data config")
     _labels_from_data(cls, spec.model, data_config)
     # Built from the run's seed: the same command gives the same initial (and final) weights.
-    model = gantransfer.get(spec.architecture, seed=train.seed, **spec.model)
+    model = gantransfer.get(architecture, seed=train.seed, **spec.model)
     return model, data_config, train
 
 
-def _labels_from_data(cls: type, model: dict, data_config) -> None:
+def _labels_from_data(cls: type[GANModel], model: dict, data_config) -> None:
     """A conditional model's label names default to the labelled data's classes: for an
     architecture that always takes labelled data, or one asked for classes (``n_classes``)."""
     from ..data.datasets import label_names

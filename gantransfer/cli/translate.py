@@ -200,7 +200,7 @@ def _style_jobs(src: Source, styles: list[str], out: Path) -> list[tuple[str | N
             raise ValueError(f"{src.description} is a multi-style model: name a style with "
                              f"--style (one of {', '.join(names)}; repeat --style for several)")
         return [(None, out)]
-    chosen = [names[resolve_label(s, names, what="style", source=src.description)]  # type: ignore[index]
+    chosen = [names[resolve_label(s, names, what="style", source=src.description)]
               for s in styles]
     unique = list(dict.fromkeys(chosen))
     if len(unique) == 1:

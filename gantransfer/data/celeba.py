@@ -214,7 +214,7 @@ def prepare_celeba(src: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".prepare", dir=out.parent))
     try:
-        for label in set(labels.values()) - {None}:
+        for label in {v for v in labels.values() if v is not None}:
             (staging / label).mkdir()
         counts: Counter[str] = Counter()
 

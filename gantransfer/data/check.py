@@ -121,7 +121,9 @@ def _inspect(label: str, path: Path, problems: list[str], tree: str) -> tuple[Fo
     if not files:
         problems.append(f"{path} contains no images (jpg, jpeg, png, bmp, tif, tiff, webp)")
         return report, []
-    sizes, modes, good = [], Counter(), []
+    sizes: list[tuple[int, int]] = []
+    modes: Counter[str] = Counter()
+    good: list[Path] = []
     for file, info in zip(files, probe_images(files, full=True), strict=True):
         if isinstance(info, ImageReadError):
             report.unreadable += 1

@@ -148,8 +148,9 @@ def verify_lock(folder: str | os.PathLike[str], lock: DatasetLock | None = None,
     lock = lock or read_lock(folder)
     if lock is None:
         return []
+    now: dict[str, tuple[int, str | None]]  # (size, SHA-256 or None when not hashed)
     if full:
-        now = hash_tree(folder, progress=progress)
+        now = dict(hash_tree(folder, progress=progress))
     else:
         now = {rel: (p.lstat().st_size if not p.is_symlink() else -1, None)
                for rel, p in _tree(folder).items()}

@@ -133,7 +133,8 @@ def check_model_size(contract: SizeContract | None, *, preprocess: str, load_siz
     problem = contract.problem(crop_size, crop_size)
     if problem is None:
         return
-    limit = smallest_image if preprocess == "crop" else load_size  # the largest possible crop
+    # the largest possible crop (with preprocess "crop", smallest_image is given: see above)
+    limit = smallest_image if preprocess == "crop" and smallest_image is not None else load_size
     below, above = contract.below(crop_size), contract.above(crop_size)
     if above <= limit:
         fix = f"--set crop_size={above}" + ("" if below is None else f" or {below}")
@@ -194,7 +195,7 @@ def check_crop(sizes: dict[str, tuple[int, int]], *, preprocess: str, load_size:
         name, (w, h) = min(sizes.items(), key=lambda item: min(item[1]))
         if min(w, h) < crop_size:
             fits = min(w, h) if contract is None else contract.below(min(w, h))
-            if fits is None:  # the image is smaller than anything the model takes
+            if fits is None and contract is not None:  # smaller than anything the model takes
                 raise DataError(
                     f"the image {name} ({w}x{h}) is smaller than the smallest crop this model "
                     f"takes ({contract.smallest} px; {_reason(contract)}), and preprocess "

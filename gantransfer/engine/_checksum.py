@@ -79,4 +79,4 @@ def _tensor_bytes(tensor: torch.Tensor) -> memoryview:
     flat = t.cpu().contiguous().reshape(-1)
     if flat.dtype != torch.uint8:
         flat = flat.view(torch.uint8)  # the raw bytes; works for every strided dtype
-    return memoryview(flat.numpy()).cast("B")
+    return flat.numpy().data.cast("B")

@@ -26,7 +26,7 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ from ._checksum import ALGORITHM, content_digest
 from .sampler import mix_seed
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..model import GANModel
     from .trainer import Trainer
 
 __all__ = [
@@ -70,8 +71,8 @@ _NAME = re.compile(r"^step_(\d+)\.pt$")
 # What gantransfer._io.atomic_path leaves behind when a process is killed mid-write.
 _PARTIAL = re.compile(r"^\.step_\d+\.pt\..+\.tmp$")
 _EXPECTED = "a gantransfer checkpoint (RUN/checkpoints/step_*.pt) or a run directory"
-_KEY_TYPES = {"architecture": str, "config": dict, "model": dict, "step": int,
-              "ema": (dict, type(None))}
+_KEY_TYPES: dict[str, type | tuple[type, ...]] = {"architecture": str, "config": dict, "model": dict, "step": int,
+                                                  "ema": (dict, type(None))}
 
 
 class CheckpointError(ValueError):
@@ -150,7 +151,9 @@ def move_aside(path: str | os.PathLike[str]) -> Path:
 # -- RNG states as plain data -----------------------------------------------------------------
 def get_rng_state() -> dict[str, Any]:
     """Torch CPU/CUDA, numpy and python ``random`` states as tensors and plain containers."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # legacy=True (the default) gives the tuple; the stubs also allow the dict of legacy=False
+    state = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state(legacy=True))
+    kind, keys, pos, has_gauss, cached = state
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
@@ -496,7 +499,7 @@ def _quoted(value: Any, limit: int = 60) -> str:
 
 
 def load(path_or_run_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu",
-         ema: bool | None = None):
+         ema: bool | None = None) -> GANModel:
     """Rebuild a trained model from a checkpoint file or the latest checkpoint of a run dir.
 
     Args:

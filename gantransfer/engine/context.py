@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +19,9 @@ from ..nn import discriminate
 from ..precision import Precision
 from . import distributed
 from .ema import EMA
+
+if TYPE_CHECKING:
+    from ..model import GANModel
 
 __all__ = ["NORM_TYPES", "EngineContext", "TrainingDivergedError", "fp32_norms",
            "low_precision"]
@@ -105,7 +108,7 @@ class EngineContext:
 
     def __init__(
         self,
-        model: nn.Module,
+        model: GANModel,
         *,
         optimizers: dict[str, torch.optim.Optimizer],
         groups: dict[str, list[str]],
@@ -165,7 +168,8 @@ class EngineContext:
         else:
             loss.backward()
         with_grad = [p for p in params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm([p.grad for p in with_grad]) if with_grad else None
+        grads = [p.grad for p in with_grad if p.grad is not None]  # (the same list, for mypy)
+        norm = torch.nn.utils.get_total_norm(grads) if with_grad else None
         if norm is not None and not bool(torch.isfinite(norm)):
             for p in params:
                 p.grad = None

@@ -207,7 +207,7 @@ class NetWrapper:
         # Newer torch splits broadcast_buffers: forward_sync_buffers=False still syncs buffers
         # once at construction (wanted: every rank starts equal) but not at every forward.
         params = inspect.signature(DistributedDataParallel.__init__).parameters
-        _no_forward_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in params
+        _no_forward_sync: dict[str, Any] = ({"forward_sync_buffers": False} if "forward_sync_buffers" in params
                             else {"broadcast_buffers": False})
         ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
         for name, net in self.originals.items():

@@ -20,7 +20,7 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -39,9 +39,24 @@ from .grid import save_grid
 from .interrupts import StopSignals, TrainingInterrupted
 from .sampler import ResumableSampler, mix_seed
 
+if TYPE_CHECKING:  # pragma: no cover
+    from torch.utils.data import Dataset
+
+    from ..data import DataConfig
+    from ..model import GANModel
+
 __all__ = ["Trainer", "TrainingInterrupted"]
 
 log = logging.getLogger(__name__)
+
+
+class KeyedDataset(Protocol):
+    """What the Trainer reads from a dataset it is given: its length, and items by
+    ``(index, seed)`` keys (the seed makes random augmentations resumable)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
 
 
 class Trainer:
@@ -61,7 +76,7 @@ class Trainer:
     Raises (from ``__init__``): ValueError for fp16 on CPU/MPS or an unnamed model.
     """
 
-    def __init__(self, model: Any, data: Any, config: TrainConfig,
+    def __init__(self, model: GANModel, data: KeyedDataset | DataConfig, config: TrainConfig,
                  run_dir: str | os.PathLike[str], *,
                  callbacks: Sequence[Callback] | None = None) -> None:
         self.model = model
@@ -120,7 +135,7 @@ class Trainer:
 
     # -- public ----------------------------------------------------------------------------
     def fit(self, resume: str | os.PathLike[str] | None = None, *, overwrite: bool = False
-            ) -> Any:
+            ) -> GANModel:
         """Train until ``total_steps``; returns the model.
 
         ``resume``: None starts a new run, in a run directory that holds none (see
@@ -387,9 +402,11 @@ class Trainer:
                                  grad_clip=cfg.grad_clip, ema=self.ema, rank=self.rank,
                                  world_size=self.world_size)
         kwargs = dict(loader_kwargs(self.device, cfg.num_workers))
-        self.loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=self.sampler,
-                                 drop_last=cfg.drop_last,
-                                 generator=torch.Generator().manual_seed(cfg.seed), **kwargs)
+        # Any object with __len__ and __getitem__ works as a map-style dataset
+        dataset = cast("Dataset[Any]", self.dataset)
+        self.loader: DataLoader[Any] = DataLoader(
+            dataset, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=cfg.drop_last,
+            generator=torch.Generator().manual_seed(cfg.seed), **kwargs)
         self._pinned = bool(kwargs.get("pin_memory"))
 
     def _seed(self) -> None:

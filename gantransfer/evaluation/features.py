@@ -64,7 +64,8 @@ class FeatureExtractor(Protocol):
     equal features).
     """
 
-    cache_key: str
+    @property
+    def cache_key(self) -> str: ...  # read-only is enough (a plain attribute also fits)
 
     def prepare(self, images: Tensor) -> Tensor: ...
 

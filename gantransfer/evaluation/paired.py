@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from ..data.folders import ImageReadError
 from ..data.images import probe_image, read_image
@@ -83,7 +82,7 @@ def _read(path: Path, channels: int) -> np.ndarray:
         raise EvaluationError(f"cannot read image {exc.path}: {exc.reason}") from exc
 
 
-def _ssim_function() -> Callable[..., Tensor]:
+def _ssim_function() -> Callable[..., Any]:  # one tensor, with the default return_* flags
     require_torchmetrics()
     from torchmetrics.functional.image import structural_similarity_index_measure
 

@@ -13,7 +13,9 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +24,11 @@ from torch import nn
 from ..targets import ExportSpec, OnnxMetadata
 
 __all__ = ["BenchRow", "benchmark_network", "count_flops", "format_table", "machine_summary"]
+
+
+def _run_numpy(model: Any, x: torch.Tensor) -> object:
+    """An onnxruntime model (``OnnxModel``) on a CPU tensor."""
+    return model.run(x.numpy())
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +127,7 @@ def _benchmark(net: nn.Module | None, spec: ExportSpec, *, size: int, batches: S
             model = load(path, providers=providers, strict=dev.type == "cuda",
                                  threads=threads,
                                  session_config={"session.intra_op.allow_spinning": "0"})
-            backends[name] = lambda x, m=model: m.run(x.numpy())
+            backends[name] = partial(_run_numpy, model)
         flops = count_flops(net.cpu(), _input(spec, 1, size)) if net is not None else None
         if net is not None:
             net.to(dev)

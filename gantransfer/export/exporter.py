@@ -226,10 +226,11 @@ def _example_and_dims(spec: ExportSpec, *, dynamic: bool, static_shape: tuple[in
     blocks = max(low, 2) + 1  # >= 2 so torch.export does not specialise a size of 1
     example = torch.rand(2, spec.in_channels, d * blocks, d * (blocks + 1)) * 2 - 1
     if d == 1:
-        h, w = Dim("height", min=max(low, 1)), Dim("width", min=max(low, 1))
+        height, width = Dim("height", min=max(low, 1)), Dim("width", min=max(low, 1))
     else:  # sizes are multiples of the divisor: export that as the constraint
-        h, w = d * Dim("h_blocks", min=max(low, 1)), d * Dim("w_blocks", min=max(low, 1))
-    return example, ({0: Dim("batch", min=1), 2: h, 3: w},)
+        height = d * Dim("h_blocks", min=max(low, 1))
+        width = d * Dim("w_blocks", min=max(low, 1))
+    return example, ({0: Dim("batch", min=1), 2: height, 3: width},)
 
 
 def _resolve_model(model_or_checkpoint: Any, ema: bool | None) -> GANModel:
@@ -302,6 +303,8 @@ def export_network(net: nn.Module, spec: ExportSpec, dest: str | os.PathLike[str
             )
     except Exception as exc:
         raise RuntimeError(f"torch.onnx.export failed for {label}: {exc}") from exc
+    if program is None:  # only the legacy (TorchScript) exporter returns None
+        raise RuntimeError(f"torch.onnx.export returned no ONNX program for {label}")
     proto = program.model_proto
     written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is not None and written != opset:  # never hand out another opset than asked for
@@ -354,9 +357,10 @@ def _export_one(model: GANModel, name: str, spec: ExportSpec, dest: Path, *,
                         psnr=report.psnr, heldout_psnr=report.heldout_psnr)
 
 
-def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
+def export_onnx(model_or_checkpoint: GANModel | str | os.PathLike[str],
+                path: str | os.PathLike[str], *,
                 target: str | None = None, opset: int | None = None, dynamic: bool = True,
-                static_shape: tuple[int, ...] | None = None,
+                static_shape: tuple[int, int, int] | None = None,
                 precision: Literal["fp32", "fp16", "int8"] = "fp32", ema: bool | None = None,
                 verify: bool = True, atol: float | None = None,
                 calib: str | os.PathLike[str] | None = None, calib_count: int | None = None,
@@ -425,7 +429,8 @@ def export_onnx(model_or_checkpoint: Any, path: str | os.PathLike[str], *,
     if int8 is not None:
         _check_int8_targets(model, {n: targets[n] for n in names})
     if static_shape is not None:
-        static_shape = tuple(int(v) for v in static_shape)
+        batch, height, width = static_shape
+        static_shape = (int(batch), int(height), int(width))
     paths = output_paths(path, names, many=target == "all")
     names = _writable(paths, source=model_or_checkpoint, existing=existing)
     with model.evaluating():

@@ -379,7 +379,7 @@ def quantize_int8(fp32_path: str | os.PathLike[str], dest: str | os.PathLike[str
                 f"noise), a calibration size like the training crop (--calib-size), or keep "
                 f"fp32. To write it anyway, lower the threshold (--min-psnr / min_psnr="
                 f"{math.floor(worst)})")
-        report_meta = dict(
+        report_meta: dict[str, Any] = dict(
             precision="int8", psnr_db=round(value, 3),
             heldout_psnr_db=None if held is None else round(held, 3))
         qmodel = onnx.load(os.fspath(raw))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -112,6 +112,12 @@ def _reflect_pad(x: Tensor | np.ndarray, bottom: int, right: int) -> Tensor | np
     return x
 
 
+@overload
+def pad_to_multiple(x: Tensor, divisor: int, min_size: int = 1, *, bucket: int = 1
+                    ) -> tuple[Tensor, tuple[int, int]]: ...
+@overload
+def pad_to_multiple(x: np.ndarray, divisor: int, min_size: int = 1, *, bucket: int = 1
+                    ) -> tuple[np.ndarray, tuple[int, int]]: ...
 def pad_to_multiple(x: Tensor | np.ndarray, divisor: int, min_size: int = 1, *, bucket: int = 1
                     ) -> tuple[Tensor | np.ndarray, tuple[int, int]]:
     """Pad an ``NxCxHxW`` batch at the bottom/right by reflection to a size the generator accepts.
@@ -127,6 +133,10 @@ def pad_to_multiple(x: Tensor | np.ndarray, divisor: int, min_size: int = 1, *, 
     return _reflect_pad(x, ph - h, pw - w), (h, w)
 
 
+@overload
+def crop_to(y: Tensor, size: tuple[int, int], padded: tuple[int, int]) -> Tensor: ...
+@overload
+def crop_to(y: np.ndarray, size: tuple[int, int], padded: tuple[int, int]) -> np.ndarray: ...
 def crop_to(y: Tensor | np.ndarray, size: tuple[int, int], padded: tuple[int, int]
             ) -> Tensor | np.ndarray:
     """Crop a generator output back to the input's size.

@@ -340,10 +340,10 @@ class _Run:
 
     def _run_batch(self, items: list[_Item], write_pool: ThreadPoolExecutor) -> None:
         y = self.translator(torch.cat([it.x for it in items])).cpu()
-        padded = tuple(items[0].x.shape[-2:])
+        padded = (items[0].x.shape[-2], items[0].x.shape[-1])
         for k, it in enumerate(items):
-            out = crop_to(y[k : k + 1], it.size, padded)  # type: ignore[arg-type]
-            self.writing.add(write_pool.submit(_encode, out, it.dst))  # type: ignore[arg-type]
+            out = crop_to(y[k : k + 1], it.size, padded)
+            self.writing.add(write_pool.submit(_encode, out, it.dst))
         self.batches += 1
         if self.progress is not None:
             self.progress(self.done + len(self.writing), len(self.pairs))

@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -269,7 +269,7 @@ def map_images(run: Callable[[Tensor], Tensor], images: Any, *, channels: int, d
     rows: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for i, (batch, _) in enumerate(converted):
         for j in range(batch.shape[0]):
-            rows.setdefault(tuple(batch.shape[-2:]), []).append((i, j))
+            rows.setdefault((batch.shape[-2], batch.shape[-1]), []).append((i, j))
     # Sizes that pad to the same bucket still run separately: a batch holds one input size, so
     # cropping back stays a plain slice. The compiled shape is shared all the same.
     outputs: list[list[Tensor | None]] = [[None] * b.shape[0] for b, _ in converted]
@@ -278,8 +278,10 @@ def map_images(run: Callable[[Tensor], Tensor], images: Any, *, channels: int, d
             chunk = members[start : start + batch_size]
             x = torch.cat([converted[i][0][j : j + 1] for i, j in chunk])
             xp, size = pad_to_multiple(x, divisor, min_size, bucket=bucket)
-            y = crop_to(run(xp), size, tuple(xp.shape[-2:]))
+            y = crop_to(run(xp), size, (xp.shape[-2], xp.shape[-1]))
             for k, (i, j) in enumerate(chunk):
                 outputs[i][j] = y[k : k + 1]
-    results = [back(torch.cat(out)) for (_, back), out in zip(converted, outputs, strict=True)]
+    # every slot of `outputs` is filled by now (each row is in exactly one chunk)
+    results = [back(torch.cat(cast("list[Tensor]", out)))
+               for (_, back), out in zip(converted, outputs, strict=True)]
     return results[0] if single else results

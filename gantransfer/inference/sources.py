@@ -69,8 +69,9 @@ def open_source(source: str | os.PathLike[str] | Any, *, device: str = "auto",
     if isinstance(source, OnnxModel):
         return Source("onnx", source, _onnx_text(source.path, source), source.path)
     if hasattr(source, "export_targets") and hasattr(source, "nets"):  # a GANModel
-        name = getattr(source, "arch_name", None) or type(source).__name__
-        return Source("torch", source, f"{name} (PyTorch on {source.device})")
+        model: Any = source  # (not isinstance: inference does not import the model layer)
+        name = getattr(model, "arch_name", None) or type(model).__name__
+        return Source("torch", model, f"{name} (PyTorch on {model.device})")
     path = locate(source)
     if path.suffix.lower() == ".onnx":
         from .onnx_backend import load

@@ -187,7 +187,7 @@ def create_app(models: Sequence[Opened], config: ServeConfig | None = None, *,
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None)
     app.state.gtx = state
     _add_error_handlers(app)
-    app.add_middleware(_Guard, hosts=config.hosts())  # type: ignore[arg-type]
+    app.add_middleware(_Guard, hosts=config.hosts())
     app.include_router(_api_router(state))
     _add_page_routes(app)
     return app

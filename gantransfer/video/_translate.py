@@ -62,7 +62,7 @@ class VideoStats:
 class _Frame:
     x: torch.Tensor  # 1xCxHxW padded
     size: tuple[int, int]
-    pts: int | None
+    pts: int  # never None: frames without one get index * step
     duration: int = 0  # until the next kept frame (or the input's end), in the input time base
 
 
@@ -287,7 +287,7 @@ class _Run:
         streams = [self.vin, *(s for s in self.inp.streams.audio if s.index in self.audio_out)]
         index = 0
         held: _Frame | None = None  # a kept frame waits for the next one to know its duration
-        end = 0  # where the last decoded frame ends (input time base)
+        end: int = 0  # where the last decoded frame ends (input time base)
         step = round(1 / (self.rate * self.every) / self.vin.time_base) if self.rate else 1
         try:
             for packet in self.inp.demux(*streams):
