@@ -37,7 +37,8 @@ class Opened:
 
     ``id`` is a short name for URLs and menus (letters, digits, ``.``, ``_``, ``-``);
     ``translator`` runs padded batches; ``info`` holds JSON-ready facts about the model (no
-    server paths: only the source's file name); ``styles`` the styles it offers (empty today).
+    server paths: only the source's file name); ``styles`` the styles it offers (a multi-style
+    model's label names; empty for the others).
     """
 
     id: str
@@ -45,7 +46,7 @@ class Opened:
     info: dict[str, Any]
     styles: tuple[str, ...] = ()
     description: str = ""
-    # One translator per style, for models that offer styles (filled when such models exist).
+    # One translator per style, for models that offer styles.
     style_translators: dict[str, Translator] = field(default_factory=dict)
 
     def check_style(self, style: str | None) -> str | None:
@@ -85,8 +86,10 @@ def _base_name(path: Path) -> str:
     return path.stem
 
 
-def _styles(obj: Any) -> tuple[str, ...]:
-    return tuple(str(s) for s in (getattr(obj, "styles", None) or ()))
+def _styles(model: Any) -> tuple[str, ...]:
+    """The styles a multi-style model offers (its label names; the same property on a
+    GANModel and an OnnxModel), empty for the others."""
+    return tuple(str(s) for s in (getattr(model, "label_names", None) or ()))
 
 
 def _onnx_info(model: Any) -> dict[str, Any]:
@@ -146,16 +149,22 @@ def open_models(source: Any, *, name: str | None = None, target: str | None = No
         CheckpointError, OnnxLoadError: the file cannot be loaded (from the loaders).
     """
     from ..inference import Source, Translator, open_source, translator
+    from ..inference.sources import locate
 
     described: str | None = None
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
+        # A path, or a pretrained name / hf:// source already downloaded (the resolver; it
+        # never downloads, and names the download command for one that is not).
+        path = locate(source)
         if not path.exists():
             raise FileNotFoundError(f"model source {path} does not exist: give a run directory, "
-                                    "a checkpoint (.pt) or an .onnx file")
+                                    "a checkpoint (.pt), an .onnx file or a downloaded "
+                                    "pretrained name (gtx weights list)")
         opened: Source | None = open_source(path, device=device, providers=providers, ema=ema)
         # Only the file's name: the API shows descriptions, and must not reveal server paths.
-        described, base = path.name, _base_name(path)
+        given = Path(source)
+        described = str(source) if given != path else path.name
+        base = str(source).rsplit("/", 1)[-1] if given != path else _base_name(path)
     else:
         opened = None if isinstance(source, Translator) else open_source(source)
         base = type(source).__name__
@@ -174,16 +183,24 @@ def open_models(source: Any, *, name: str | None = None, target: str | None = No
         model.eval()  # served models stay in eval mode (the server owns them)
         targets = _image_targets(model, target)
         out = []
+        styles = _styles(model)
         for t in targets:
-            runner = translator(model, target=t, precision=precision, compile=compile)
+            runner = translator(model, target=t, precision=precision, compile=compile,
+                                style=styles[0] if styles else None)
             ident = base if len(targets) == 1 else f"{base}-{_slug(t)}"
             source_name = Path(source).name if isinstance(source, (str, os.PathLike)) else None
             out.append(Opened(ident, runner, _torch_info(model, t, runner, source_name),
-                              styles=_styles(model),
+                              styles=styles,
+                              style_translators={
+                                  s: translator(model, target=t, precision=precision,
+                                                compile=compile, style=s) for s in styles},
                               description=f"{described or 'PyTorch'} ({model.arch_name} {t}): "
                                           f"{runner.description} on {model.device}"))
         return out
     # The ONNX rules (its own target only, its exported precision) are the dispatcher's.
-    runner = translator(model, target=target)
-    return [Opened(base, runner, _onnx_info(model), styles=_styles(model.metadata),
+    styles = _styles(model)
+    runner = translator(model, target=target, style=styles[0] if styles else None)
+    return [Opened(base, runner, _onnx_info(model), styles=styles,
+                   style_translators={s: translator(model, target=target, style=s)
+                                      for s in styles},
                    description=f"{described or Path(model.path).name}: {runner.description}")]

@@ -103,6 +103,22 @@ def test_downloaded_name_translates_exactly_like_the_generator_loaded_directly(
     for key, value in net.state_dict().items():
         assert torch.equal(model.nets["g_ab"].state_dict()[key], value), key
 
+    # gtx serve opens the name like any run directory, and serves the same pixels.
+    from gantransfer.serve._server import open_served
+
+    served = {m.id: m for m in open_served([NAME], device="cpu", precision="fp32")}
+    a2b = next(m for model_id, m in served.items() if model_id.endswith("a2b"))
+    first = sorted(photos.iterdir())[0]
+    from gantransfer.inference.images import crop_to, output_pixels, padded_input
+
+    t = a2b.translator
+    x, size = padded_input(np.asarray(Image.open(first).convert("RGB")), divisor=t.divisor,
+                           min_size=t.min_size)
+    with torch.no_grad():
+        served_pixels = output_pixels(crop_to(t(x), size, (x.shape[-2], x.shape[-1])))
+    np.testing.assert_array_equal(served_pixels, np.asarray(Image.open(out / first.name)))
+
+
     listed = _run("weights", "list")
     assert listed.exit_code == 0
     row = next(line for line in listed.output.splitlines() if NAME in line)

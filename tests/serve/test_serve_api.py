@@ -275,3 +275,43 @@ def test_a_latent_generator_is_refused_at_start():
         open_served([dcgan])
     with pytest.raises(FileNotFoundError, match="does not exist: give a run directory"):
         open_served(["no/such/model.onnx"])
+
+
+def test_a_multi_style_model_offers_its_styles_and_each_gives_the_python_apis_pixels(tmp_path):
+    """A StarGAN checkpoint and its ONNX export: the styles are listed (from the label names),
+    each style's answer equals ``model.translate(image, style=...)``, styles differ, and an
+    unknown style names the valid ones."""
+    torch.manual_seed(0)
+    model = gantransfer.get("stargan", labels=["monet", "photo", "ukiyoe"], ngf=4, ndf=4,
+                            n_layers_D=2, load_size=16, crop_size=16).eval()
+    with torch.no_grad():  # untrained, every style's scale and shift are equal: make them differ
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    ckpt = tmp_path / "stars.pt"
+    save_checkpoint({"architecture": "stargan", "config": to_plain(model.config),
+                     "model": model.state_dict(), "ema": None, "step": 0, "epoch": 0,
+                     "versions": {}}, ckpt)
+    onnx = gantransfer.export_onnx(model, tmp_path / "stars.onnx", atol=1e-3)[0].path
+    image = noise_image(24, 16, seed=3)
+    with running([ckpt, onnx]) as (client, _):
+        listed = {m["id"]: m for m in client.get("/api/v1/models").json()["models"]}
+        assert len(listed) == 2, listed
+        answers = {}
+        for model_id, info in listed.items():
+            assert info["styles"] == ["monet", "photo", "ukiyoe"], info
+            for style in info["styles"]:
+                r = client.post(f"/api/v1/models/{model_id}/translate",
+                                params={"style": style}, content=png_bytes(image))
+                assert r.status_code == 200, r.text
+                answers[model_id, style] = decode(r.content)
+            bad = client.post(f"/api/v1/models/{model_id}/translate",
+                              params={"style": "cezanne"}, content=png_bytes(image))
+            assert bad.status_code == 400
+            assert "monet, photo, ukiyoe" in bad.json()["message"]
+    for style in ("monet", "photo", "ukiyoe"):
+        expected = np.asarray(model.translate(image, style=style))
+        torch_id = next(i for i in listed if listed[i]["metadata"]["kind"] == "pytorch")
+        onnx_id = next(i for i in listed if listed[i]["metadata"]["kind"] == "onnx")
+        np.testing.assert_array_equal(answers[torch_id, style], expected)
+        assert np.abs(answers[onnx_id, style].astype(int) - expected.astype(int)).max() <= 1
+    assert not np.array_equal(answers[torch_id, "monet"], answers[torch_id, "ukiyoe"])
