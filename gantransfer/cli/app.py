@@ -41,6 +41,7 @@ _COMMAND_MODULES = (
     "weights",
     "import_cyclegan",
     "bench",
+    "evaluate",
 )
 
 _state = {"debug": False}
