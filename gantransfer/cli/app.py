@@ -42,6 +42,7 @@ _COMMAND_MODULES = (
     "import_cyclegan",
     "bench",
     "evaluate",
+    "report",
 )
 
 _state = {"debug": False}

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,15 +34,13 @@ from typing import Any, Literal
 import torch
 
 from .evaluate import METRICS, EvalResult, _check_metrics, evaluate_folders
-from .features import DEFAULT_BATCH_SIZE, EvaluationError, FeatureExtractor, Progress, find_images
+from .features import DEFAULT_BATCH_SIZE, FeatureExtractor, Progress, find_images
+from .heldout import held_out_folder, parse_direction
 from .stats import DEFAULT_KID_SUBSETS
 
 __all__ = ["EvalTarget", "ModelEvaluation", "evaluate_model", "held_out_folder", "plan_targets"]
 
 log = logging.getLogger(__name__)
-
-_DIRECTION = re.compile(r"^([a-z])2([a-z])$", re.IGNORECASE)
-
 
 @dataclass(frozen=True, kw_only=True)
 class EvalTarget:
@@ -85,24 +82,6 @@ class ModelEvaluation:
             entry.update(result.to_dict())
             out["targets"][name] = entry
         return out
-
-
-def held_out_folder(data: str | os.PathLike[str], domain: str) -> Path:
-    """The held-out images of ``domain`` (``"A"``, ``"B"``...) in the dataset ``data``:
-    ``data/testX``, ``data/test/X`` or ``data/X``, the first that exists.
-
-    Raises:
-        EvaluationError: none exists (the message lists where it looked).
-    """
-    data, domain = Path(data), domain.upper()
-    candidates = [data / f"test{domain}", data / "test" / domain, data / domain]
-    for folder in candidates:
-        if folder.is_dir():
-            return folder
-    raise EvaluationError(
-        f"no held-out images of domain {domain} in {data}: looked for "
-        f"{', '.join(str(c) for c in candidates)}. Use a dataset with testA/testB (or test/A, "
-        "test/B), or name the folders with --inputs and --real")
 
 
 def _targets_of(model: Any) -> dict[str, Any]:
@@ -167,13 +146,13 @@ def plan_targets(specs: dict[str, Any], *, direction: str = "all",
         if data is None:
             raise ValueError(f"{name} translates images: give the dataset with --data DIR "
                              "(held-out testA/testB), or --inputs DIR and --real DIR")
-        match = _DIRECTION.match(getattr(spec, "direction", None) or name)
-        if match is None:
+        domains = parse_direction(getattr(spec, "direction", None) or name)
+        if domains is None:
             raise ValueError(f"target {name!r} names no direction (like a2b), so its held-out "
                              "folders cannot be found: give --inputs DIR and --real DIR")
         plans.append(EvalTarget(name=name, target=target, kind="image",
-                                inputs=held_out_folder(data, match.group(1)),
-                                real=held_out_folder(data, match.group(2))))
+                                inputs=held_out_folder(data, domains[0]),
+                                real=held_out_folder(data, domains[1])))
     if len(plans) > 1 and (inputs is not None or real is not None):
         raise ValueError(f"--inputs/--real name one pair of folders but {len(plans)} targets "
                          f"were chosen ({', '.join(p.name for p in plans)}); pick one with "

@@ -157,9 +157,8 @@ def test_eval_model_on_held_out_data(server: str, weights_bytes: bytes, tmp_path
     assert a2b["generated"] == 4 and a2b["inputs"] == str(data / "testA")
     assert a2b["fid"]["n_real"] == a2b["fid"]["n_fake"] == 4
     assert a2b["kid"]["subset_size"] == 2 and a2b["kid"]["subsets"] == 5
-    # The demo's testB is the ground truth of testA (same names): PSNR/SSIM apply for a2b ...
+    # The demo's testB is the ground truth of testA (same names): PSNR/SSIM apply.
     assert a2b["psnr"]["n_pairs"] == 4 and a2b["ssim"]["value"] is not None
-    # ... and not for b2a (testA is not the restyling's inverse image by image).
     saved = sorted(p.name for p in (tmp_path / "fakes" / "a2b").iterdir())
     assert saved == sorted(p.name for p in (data / "testA").iterdir())
     # The numbers equal those of the saved outputs evaluated as two folders.
