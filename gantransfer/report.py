@@ -12,8 +12,9 @@ grid).
 
 It reads only files the run writes as it goes (config.toml, metrics.jsonl, samples/), so it
 works while the run is still training (a half-written last line is ignored) and for distributed
-runs, whose files rank 0 writes. Loss groups are the first part of each loss name before ``_``
-(``G_A``, ``G_B`` -> ``G``; ``cycle_A`` -> ``cycle``), names without ``_`` form their own group.
+runs, whose files rank 0 writes. Loss groups come from the names: after a leading ``loss_``,
+the part before the next ``_`` (``loss_G``, ``loss_G_A`` -> ``G``; ``loss_cycle_A`` ->
+``cycle``; DCGAN's ``loss_d``, ``d_real`` -> ``d``).
 """
 
 from __future__ import annotations
@@ -86,10 +87,12 @@ def smooth(values: Sequence[float], weight: float = 0.6) -> list[float]:
 
 
 def group_losses(names: Sequence[str]) -> dict[str, list[str]]:
-    """Loss names by group: the part before the first ``_`` (module docs)."""
+    """Loss names by group: after a leading ``loss_``, the part before the next ``_`` (module
+    docs): ``loss_G``, ``loss_G_A`` -> ``G``; ``loss_cycle_A`` -> ``cycle``."""
     groups: dict[str, list[str]] = {}
     for name in names:
-        groups.setdefault(name.split("_", 1)[0], []).append(name)
+        bare = name.removeprefix("loss_") or name
+        groups.setdefault(bare.split("_", 1)[0], []).append(name)
     return groups
 
 

@@ -44,7 +44,8 @@ class TrainConfig:
     )
     grad_clip: float | None = field(None, help="max gradient L2 norm per optimizer group")
     log_every: int = field(50, help="steps between lines in metrics.jsonl")
-    sample_every: int = field(500, help="steps between sample grids (0 = only at the end)")
+    sample_every: int = field(500, help="steps between sample grids, the first at step 0 "
+                              "(0 = only at the end)")
     sample_count: int = field(8, help="images per row of a sample grid")
     checkpoint_every: int = field(1000, help="steps between checkpoints (0 = only at the end)")
     keep_checkpoints: int | None = field(3, help="checkpoints kept on disk (None keeps all)")

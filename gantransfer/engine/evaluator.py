@@ -343,9 +343,12 @@ def _ssim(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
         a = a[:, :, None] if a.ndim == 2 else a
         return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].double() / 255
 
-    return float(np.mean([float(structural_similarity_index_measure(chw(a), chw(b),
-                                                                    data_range=1.0))
-                          for a, b in pairs]))
+    def one(a: np.ndarray, b: np.ndarray) -> float:
+        value = structural_similarity_index_measure(chw(a), chw(b), data_range=1.0)
+        assert isinstance(value, torch.Tensor)  # a tuple only with return_full_image=True
+        return float(value)
+
+    return float(np.mean([one(a, b) for a, b in pairs]))
 
 
 def _stats(reals: list[np.ndarray], fakes: list[np.ndarray]) -> tuple[float | None, str]:

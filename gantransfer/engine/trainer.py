@@ -241,9 +241,9 @@ class Trainer:
                     record = self.evaluator.evaluate(self.model, step=self.step)
             new_best = self.evaluator.improved(record, self.best)
         if distributed.any_rank(new_best is not None, device=self.device):
-            self.best = new_best
+            self.best = new_best if new_best is not None else self.best  # rank 0 decides
             state = self._state()  # every rank: RNG states are gathered
-            if self.is_main:
+            if self.is_main and new_best is not None:
                 path = ckpt.save_checkpoint(state, best_path(self.run_dir))
                 log.info("best %s so far: %.6g at step %d (%s)", new_best["metric"],
                          new_best["value"], self.step, path)
@@ -282,8 +282,8 @@ class Trainer:
             rundir.write_config(self.run_dir, self._resolved_config())
         for cb in self._hooks:
             cb.on_train_start(self)
-        if self.is_main and self.step == 0:  # where the run starts, before any step
-            self.write_samples()
+        if self.is_main and self.step == 0 and self.config.sample_every:
+            self.write_samples()  # where the run starts, before any step (0: only at the end)
         try:
             self._loop()
         except KeyboardInterrupt:

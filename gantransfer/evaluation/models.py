@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 
@@ -267,7 +267,7 @@ def evaluate_model(source: Any, *, data: str | os.PathLike[str] | None = None,
     if extractor is None and {"fid", "kid"} & set(metrics):
         from .inception import load_inception
 
-        extractor = load_inception(weights, device=torch_device)
+        extractor = cast(FeatureExtractor, load_inception(weights, device=torch_device))
     results: dict[str, EvalResult] = {}
     generated: dict[str, int] = {}
     seconds: dict[str, float] = {}

@@ -113,5 +113,6 @@ def test_smoothing_and_groups() -> None:
     assert smooth([1.0, 1.0, 1.0]) == pytest.approx([1.0, 1.0, 1.0])  # bias-corrected
     assert smooth([0.0, 10.0], 0.0) == [0.0, 10.0]
     assert smooth([0.0, 10.0], 0.5) == pytest.approx([0.0, 10.0 * 0.5 / 0.75])
-    assert group_losses(["G_A", "G_B", "D_A", "cycle_A", "gp"]) == {
-        "G": ["G_A", "G_B"], "D": ["D_A"], "cycle": ["cycle_A"], "gp": ["gp"]}
+    assert group_losses(["loss_G", "loss_G_A", "loss_D_A", "loss_cycle_A", "gp", "d_real"]) == {
+        "G": ["loss_G", "loss_G_A"], "D": ["loss_D_A"], "cycle": ["loss_cycle_A"], "gp": ["gp"],
+        "d": ["d_real"]}

@@ -176,3 +176,42 @@ def test_tensorboard_events_hold_every_loss_at_every_step_and_the_samples(
     assert [i.step for i in images] == [0, 3, 4]  # step 0, sample_every=3, the end
     assert images[0].width > 0 and images[0].encoded_image_string.startswith(b"\x89PNG")
     assert "config" in " ".join(tags.get("tensors", []))
+
+
+def test_distributed_run_evaluates_and_logs_once_and_reports(tmp_path: Path, data: Path) -> None:
+    """Two gloo processes (`gtx train --nproc 2`): rank 0 alone evaluates, writes best.pt and
+    the TensorBoard events; the other rank takes part in the best checkpoint's RNG gather."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("matplotlib")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    sets = {"netG": "resnet_6blocks", "ngf": 4, "ndf": 4, "n_layers_D": 2, "load_size": 32,
+            "crop_size": 32, "log_every": 1, "sample_every": 2, "eval_every": 2,
+            "eval_metrics": "psnr,stats", "num_workers": 0}
+    args = [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "gantransfer", "train", "cyclegan", "--data",
+                           str(data), "-o", str(run), "--steps", "4", "--device", "cpu",
+                           "--progress", "none", "--nproc", "2", "--logger", "tensorboard",
+                           *args], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    evals = _evals(run)
+    assert [r["step"] for r in evals] == [2, 4]  # once each: rank 0 alone writes
+    assert (run / "checkpoints" / "best.pt").is_file()
+    events = list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 2  # rank 0's scalars/images file and its hparams file
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    acc.Reload()
+    assert [s.step for s in acc.Scalars("eval/a2b/psnr")] == [2, 4]
+    assert [s.step for s in acc.Scalars("loss/loss_G_A")] == [1, 2, 3, 4]
+    assert [i.step for i in acc.Images("samples")] == [0, 2, 4]
+    out = tmp_path / "report.html"
+    report = subprocess.run([sys.executable, "-m", "gantransfer", "report", str(run), "-o",
+                             str(out)], capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "id='eval'" in out.read_text()
