@@ -180,6 +180,8 @@ def _translate(model: Any, plan: EvalTarget, out: Path, *, batch_size: int | Non
 
 def _draw(model: Any, plan: EvalTarget, out: Path, *, n: int, seed: int,
           batch_size: int | None, progress: Progress | None) -> int:
+    from PIL import Image
+
     from ..inference import latent_generator
     from ..inference.pipeline import save_image
     from ..pixels import to_uint8
@@ -191,7 +193,8 @@ def _draw(model: Any, plan: EvalTarget, out: Path, *, n: int, seed: int,
     for start in range(0, n, step):
         images = to_uint8(run(z[start:start + step]).cpu()).permute(0, 2, 3, 1).numpy()
         for i, arr in enumerate(images, start):
-            save_image(arr[:, :, 0] if arr.shape[2] == 1 else arr, out / f"{i:0{width}d}.png")
+            save_image(Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr),
+                       out / f"{i:0{width}d}.png")
         if progress is not None:
             progress(f"draw {plan.name}", min(start + step, n), n)
     return n
