@@ -44,6 +44,8 @@ _COMMAND_MODULES = (
     "push",
     "bench",
     "serve",
+    "evaluate",
+    "report",
 )
 
 _state = {"debug": False}

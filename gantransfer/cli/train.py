@@ -124,6 +124,9 @@ def train_cmd(
     skip_bad_images: Annotated[bool, typer.Option("--skip-bad-images", help="Skip and count "
                                                   "unreadable images instead of failing.")] = False,
     progress: Annotated[str, typer.Option(help="auto, bar, log or none.")] = "auto",
+    logger: Annotated[list[str] | None, typer.Option(
+        "--logger", help="Also log to: tensorboard (repeatable; metrics.jsonl is always "
+                         "written).")] = None,
     nproc: Annotated[int | None, typer.Option(min=1, help="Data-parallel processes on this machine "
                                               "(starts torchrun; batch size is per process).")
                      ] = None,
@@ -149,6 +152,7 @@ def train_cmd(
                                precision=precision, seed=seed, resume=resume,
                                overwrite=overwrite, skip_bad_images=skip_bad_images,
                                progress=progress)
+        args += [part for name in logger or () for part in ("--logger", name)]
         _launch(nproc, args, out=out)
         return
     from ..engine.launch import report_failures
@@ -158,13 +162,14 @@ def train_cmd(
         _train(arch=arch, data=data, out=out, config=config, sets=list(set_ or []),
                steps=steps, epochs=epochs, batch_size=batch_size, device=device,
                precision=precision, seed=seed, resume=resume, overwrite=overwrite,
-               skip_bad_images=skip_bad_images, progress=progress)
+               skip_bad_images=skip_bad_images, progress=progress, loggers=logger)
 
 
 def _train(*, arch: str | None, data: str | None, out: Path, config: Path | None,
            sets: list[str], steps: int | None, epochs: int | None, batch_size: int | None,
            device: str | None, precision: str | None, seed: int | None, resume: str | None,
-           overwrite: bool, skip_bad_images: bool, progress: str) -> None:
+           overwrite: bool, skip_bad_images: bool, progress: str,
+           loggers: list[str] | None = None) -> None:
     """Train in this process (one rank of it under torchrun)."""
     from ..engine import Trainer
     from ..engine.checkpoint import find_latest
@@ -176,6 +181,8 @@ def _train(*, arch: str | None, data: str | None, out: Path, config: Path | None
         raise typer.BadParameter("give --steps or --epochs, not both", param_hint="--steps")
     if steps is not None:
         flags["epochs"] = None
+    if loggers:
+        flags["loggers"] = tuple(dict.fromkeys(loggers))
     model, data_config, train = build_run(arch, run_dir=out, data=data, config_file=config,
                                           sets=sets, flags=flags, resume=resume)
     if skip_bad_images:

@@ -5,10 +5,14 @@ NAME is a pretrained model of the catalogue (``cyclegan/style_monet``, see
 gantransfer.pretrained), a Hugging Face Hub repository (``hf://user/repo[@revision]``, see
 gantransfer.hf) or a network with a ``pretrained_weights`` attribute (``vgg16``, see
 gantransfer.hub).
+Files that belong to no registered network (the FID Inception-v3, ``inception``) are
+named in :func:`named_weights`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,12 +24,38 @@ from .. import hub, registry
 from .._text import format_bytes
 from ._console import console
 
-__all__ = ["register"]
+__all__ = ["named_weights", "register", "weights_spec"]
+
+
+def named_weights() -> dict[str, hub.WeightsFile]:
+    """Downloadable files that are not a registered network's: ``inception`` (FID/KID)."""
+    from ..evaluation.inception import INCEPTION_WEIGHTS
+
+    return {"inception": INCEPTION_WEIGHTS}
+
+
+def weights_spec(name: str, *, sha256: str | None = None) -> hub.WeightsFile:
+    """The file ``name`` stands for (:func:`named_weights`, else a network's
+    ``pretrained_weights``); ``sha256`` replaces its published hash by a full SHA-256 the
+    caller supplies (a file of their own, a test file), which is then verified instead.
+
+    Raises:
+        LookupError, UnknownPluginError: no such file; ValueError: ``sha256`` is not 64 hex
+            digits.
+    """
+    spec = named_weights().get(name) or hub.weights_file_for(name)
+    if sha256 is None:
+        return spec
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise ValueError(f"--sha256 must be the file's full SHA-256 (64 hex digits); got "
+                         f"{sha256!r}")
+    return dataclasses.replace(spec, sha256=sha256.lower(), sha256_prefix=None)
 
 
 def register(app: typer.Typer) -> None:
     weights_app = typer.Typer(help="Download and list pretrained models (cyclegan/style_monet, "
-                                   "hf://user/repo) and network weights (vgg16).",
+                                   "hf://user/repo) and network weights (vgg16, inception for "
+                                   "FID/KID).",
                               no_args_is_help=True)
     weights_app.command("download")(download_cmd)
     weights_app.command("list")(list_cmd)
@@ -35,7 +65,8 @@ def register(app: typer.Typer) -> None:
 def download_cmd(
     name: Annotated[str, typer.Argument(
         help="A pretrained model (cyclegan/style_monet; see `gtx weights list`), "
-             "hf://user/repo[@revision], or a network (vgg16, vgg19).")],
+             "hf://user/repo[@revision], a network (vgg16, vgg19), or inception (the FID/KID "
+             "Inception-v3).")],
     url: Annotated[str | None, typer.Option(
         help="Download from this URL instead (a mirror); the hash is still checked.")] = None,
     mirror: Annotated[str | None, typer.Option(
@@ -44,6 +75,10 @@ def download_cmd(
     force: Annotated[bool, typer.Option(
         "--force", help="Pretrained models: download and convert again (a changed file is still "
                         "refused).")] = False,
+    sha256: Annotated[str | None, typer.Option(
+        "--sha256", help="Verify against this full SHA-256 instead of the published hash (for "
+                         "a file of your own at --url); the download is always verified.")
+    ] = None,
     dest: Annotated[Path | None, typer.Option(
         help="Networks: folder to write into (default: torchvision's cache, "
              "$TORCH_HOME/hub/checkpoints).")] = None,
@@ -76,12 +111,20 @@ def download_cmd(
                                      "models live in the cache", param_hint="--dest")
         if url and mirror:
             raise typer.BadParameter("give --url or --mirror, not both", param_hint="--mirror")
+        if sha256 is not None:
+            raise typer.BadParameter("--sha256 applies to network weights; a pretrained model "
+                                     "is checked against its lock file (or the Hub's listing)",
+                                     param_hint="--sha256")
         _download_model(name, url=url, mirror=mirror, force=force, limits=limits)
         return
     if mirror or force:
         raise typer.BadParameter("--mirror and --force apply to pretrained models (NAME with a "
                                  "'/'); use --url for a network's file", param_hint="--mirror")
-    spec = hub.weights_file_for(name)
+    spec = weights_spec(name, sha256=sha256)
+    if sha256 is not None:
+        console.print(f"{name}: verifying against the given SHA-256, not the published file's "
+                      "hash: numbers computed with this file are not comparable with published "
+                      "ones unless it is the same file", style="yellow", highlight=False)
     path = hub.download_weights(spec, dest_dir=dest, url=url, timeout=timeout,
                                 deadline=deadline or None, min_speed=min_speed * 1024)
     check = f"SHA-256 {spec.sha256}" if spec.sha256 else \
@@ -153,11 +196,13 @@ def list_cmd() -> None:
     table = Table(show_header=True, header_style="bold", title="network weights")
     for column in ("network", "file", "cached", "url"):
         table.add_column(column)
+    specs = dict(named_weights())
     for name in registry.list(kind="network"):
         try:
-            spec = hub.weights_file_for(name)
+            specs[name] = hub.weights_file_for(name)
         except (LookupError, ImportError):
             continue
+    for name, spec in specs.items():
         cached = hub.cached_file(spec)
         table.add_row(name, spec.filename, "yes" if cached else "no", spec.url)
     console.print(table)

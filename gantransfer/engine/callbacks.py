@@ -43,6 +43,14 @@ class Callback:
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
         """After a checkpoint was written to ``path``."""
 
+    def on_samples(self, trainer: Trainer, path: Path) -> None:
+        """After a sample grid was written to ``path`` (rank 0; step 0 included)."""
+
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        """After an evaluation on held-out images (rank 0): ``record`` is its metrics.jsonl
+        line, ``{"step", "eval": {target: {metric: value, "n_real", "n_fake", ...}},
+        "skipped": {metric: reason}, "best": {"metric", "value", "step"} | None}``."""
+
     def on_train_end(self, trainer: Trainer) -> None:
         """After the last step (not called when training raised)."""
 
@@ -73,6 +81,11 @@ class LogCallback(Callback):
     def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
         self.logger.info("saved checkpoint %s", path)
 
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        parts = [f"{target}/{k} {v:.4g}" for target, values in record["eval"].items()
+                 for k, v in values.items() if isinstance(v, float)]
+        self.logger.info("eval at step %d: %s", trainer.step, " ".join(parts))
+
     def on_train_end(self, trainer: Trainer) -> None:
         self.logger.info("finished at step %d", trainer.step)
 
@@ -90,6 +103,9 @@ class MetricsWriter(Callback):
             lines = [ln for ln in path.read_text().splitlines()
                      if ln.strip() and _logged_step(ln) <= trainer.step]
             atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
+
+    def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        self.on_log(trainer, record)
 
     def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
         if not trainer.is_main:

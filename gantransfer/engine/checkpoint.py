@@ -219,6 +219,7 @@ def training_state(run: Trainer, *, rng: dict[str, Any], rng_ranks: list[Any] | 
         "nonfinite": {"total": run.ctx.nonfinite_total,
                       "consecutive": run.consecutive_nonfinite},
         "optimizer_steps": dict(run.ctx.optimizer_steps),
+        "best": run.best,  # the best evaluation so far (engine/evaluator.py)
         "versions": versions_for(run.arch_name),
     }
 
@@ -263,6 +264,7 @@ def restore_training_state(run: Trainer, data: dict[str, Any]) -> None:
     run.ctx.nonfinite_total = data["nonfinite"]["total"]
     run.consecutive_nonfinite = data["nonfinite"]["consecutive"]
     run.ctx.optimizer_steps.update(data.get("optimizer_steps", {}))
+    run.best = data.get("best")
     _restore_rng(run, data)
 
 

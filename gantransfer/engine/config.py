@@ -44,7 +44,8 @@ class TrainConfig:
     )
     grad_clip: float | None = field(None, help="max gradient L2 norm per optimizer group")
     log_every: int = field(50, help="steps between lines in metrics.jsonl")
-    sample_every: int = field(500, help="steps between sample grids (0 = only at the end)")
+    sample_every: int = field(500, help="steps between sample grids, the first at step 0 "
+                              "(0 = only at the end)")
     sample_count: int = field(8, help="images per row of a sample grid")
     checkpoint_every: int = field(1000, help="steps between checkpoints (0 = only at the end)")
     keep_checkpoints: int | None = field(3, help="checkpoints kept on disk (None keeps all)")
@@ -57,6 +58,21 @@ class TrainConfig:
     sync_batchnorm: bool = field(
         False, help="distributed runs: convert BatchNorm layers to SyncBatchNorm (CUDA/nccl)"
     )
+    eval_every: int = field(0, help="steps between evaluations on held-out images (0 = off); "
+                            "results go to metrics.jsonl and the loggers")
+    eval_metrics: str = field(
+        "auto", help="comma list of fid, kid, psnr, ssim, stats; auto: fid and kid when the "
+        "Inception weights are downloaded, psnr/ssim where ground truth exists, stats (a "
+        "weights-free distance) always")
+    eval_best: str = field(
+        "auto", help="metric that picks checkpoints/best.pt, e.g. fid or a2b/psnr; auto: fid, "
+        "else kid, psnr, ssim, stats (the first that ran); none: keep no best")
+    eval_images: int = field(100, help="most held-out images evaluated per direction")
+    eval_holdout: float = field(
+        0.1, help="fraction of the training images held out for evaluation (fixed seed) when "
+        "the data has no test split (testA/testB, test/A, test/B)")
+    loggers: tuple[str, ...] = field(
+        (), help="loggers beside metrics.jsonl (always on): tensorboard")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -84,5 +100,34 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.ema_decay must be in (0, 1), e.g. 0.999, got {self.ema_decay!r}"
             )
+        self._check_eval()
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
+
+    def _check_eval(self) -> None:
+        from .evaluator import EVAL_METRICS, LOGGERS
+
+        if self.eval_every < 0:
+            raise ValueError("TrainConfig.eval_every must be >= 0 (0 = no evaluation)")
+        if self.eval_images < 2:
+            raise ValueError(f"TrainConfig.eval_images must be >= 2, got {self.eval_images!r}")
+        if not 0.0 <= self.eval_holdout < 1.0:
+            raise ValueError("TrainConfig.eval_holdout must be in [0, 1), e.g. 0.1, got "
+                             f"{self.eval_holdout!r}")
+        if self.eval_metrics != "auto":
+            names = [m.strip() for m in self.eval_metrics.split(",") if m.strip()]
+            unknown = sorted(set(names) - set(EVAL_METRICS))
+            if unknown or not names:
+                raise ValueError(f"TrainConfig.eval_metrics: unknown metric(s) "
+                                 f"{', '.join(unknown) or '(none)'}; choose from "
+                                 f"{', '.join(EVAL_METRICS)}, or auto")
+        best = self.eval_best.rsplit("/", 1)[-1]
+        if best not in (*EVAL_METRICS, "auto", "none"):
+            raise ValueError(f"TrainConfig.eval_best: unknown metric {self.eval_best!r}; "
+                             f"choose from {', '.join(EVAL_METRICS)} (optionally as "
+                             "DIRECTION/METRIC, e.g. a2b/psnr), auto or none")
+        unknown = sorted(set(self.loggers) - set(LOGGERS))
+        if unknown:
+            raise ValueError(f"TrainConfig.loggers: unknown logger(s) {', '.join(unknown)}; "
+                             f"choose from {', '.join(LOGGERS)} (metrics.jsonl is always "
+                             "written)")

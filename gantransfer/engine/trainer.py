@@ -30,11 +30,12 @@ from ..config import to_plain
 from ..device import resolve_device
 from ..precision import Precision
 from . import checkpoint as ckpt
-from . import debug, distributed, rundir
+from . import debug, distributed, loggers, rundir
 from .callbacks import Callback, LogCallback, MetricsWriter
 from .config import TrainConfig
 from .context import EngineContext, TrainingDivergedError
 from .ema import EMA
+from .evaluator import HeldOutEvaluator, best_path
 from .grid import save_grid
 from .interrupts import StopSignals, TrainingInterrupted
 from .sampler import ResumableSampler, mix_seed
@@ -108,6 +109,12 @@ class Trainer:
             self.dataset = build_dataset(model.data_kind, self.data_config, defaults=defaults,
                                          size_contract=model.training_size_contract())
         _check_labels(model, self.dataset)
+        # Before the sampler: evaluation may take held-out images out of the training set.
+        self.evaluator: HeldOutEvaluator | None = None
+        if config.eval_every:
+            self.evaluator = HeldOutEvaluator.prepare(model, self.dataset, self.data_config,
+                                                      config)
+        self.best: dict[str, Any] | None = None  # the best evaluation so far (in checkpoints)
         self.sampler = ResumableSampler(len(self.dataset), seed=config.seed,
                                         shuffle=config.shuffle, rank=self.rank,
                                         world_size=self.world_size)
@@ -126,7 +133,8 @@ class Trainer:
         self.sample_inputs: Any = None
         self.wrapper: distributed.NetWrapper | None = None
         self.interrupts = StopSignals(world_size=self.world_size)
-        self._hooks: list[Callback] = [MetricsWriter(), *debug.from_env(), *self.callbacks]
+        self._hooks: list[Callback] = [MetricsWriter(), *debug.from_env(),
+                                       *loggers.from_config(config), *self.callbacks]
         self._control: Any = None  # short-timeout group for the Ctrl-C checkpoint (DDP only)
         self._in_step = False  # True while train_step runs: the state is half-updated then
         self._stopped_gracefully = False  # all ranks stopped together on Ctrl-C (and saved)
@@ -224,7 +232,42 @@ class Trainer:
             ema = self.ema.applied(self.model.nets) if self.ema is not None else None
             with ema or contextlib.nullcontext():
                 rows = self.model.sample(inputs)
-        return save_grid(rows, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        path = save_grid(rows, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        for cb in self._hooks:
+            cb.on_samples(self, path)
+        return path
+
+    def evaluate(self) -> dict[str, Any] | None:
+        """Evaluate on the held-out images now (``eval_every`` must be set); every rank calls
+        it. Rank 0 computes, logs the record (metrics.jsonl, loggers) and, on an improvement,
+        writes ``checkpoints/best.pt``; returns the record (None on other ranks).
+
+        Runs in eval mode with the EMA weights (if on) and a forked RNG, so the training
+        state and its random numbers are untouched (resume stays exact).
+        """
+        if self.evaluator is None:
+            raise ValueError("evaluate() needs TrainConfig.eval_every > 0")
+        record, new_best = None, None
+        if self.is_main:
+            devices = [self.device.index or 0] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices), torch.no_grad(), self.unwrapped(), \
+                    self.model.evaluating():
+                ema = self.ema.applied(self.model.nets) if self.ema is not None else None
+                with ema or contextlib.nullcontext():
+                    record = self.evaluator.evaluate(self.model, step=self.step)
+            new_best = self.evaluator.improved(record, self.best)
+        if distributed.any_rank(new_best is not None, device=self.device):
+            self.best = new_best if new_best is not None else self.best  # rank 0 decides
+            state = self._state()  # every rank: RNG states are gathered
+            if self.is_main and new_best is not None:
+                path = ckpt.save_checkpoint(state, best_path(self.run_dir))
+                log.info("best %s so far: %.6g at step %d (%s)", new_best["metric"],
+                         new_best["value"], self.step, path)
+        if record is not None:
+            record["best"] = self.best
+            for cb in self._hooks:
+                cb.on_eval(self, record)
+        return record
 
     def unwrapped(self) -> contextlib.AbstractContextManager[Any]:
         """Context in which ``model.nets`` holds the plain modules (no DDP wrappers)."""
@@ -255,6 +298,8 @@ class Trainer:
             rundir.write_config(self.run_dir, self._resolved_config())
         for cb in self._hooks:
             cb.on_train_start(self)
+        if self.is_main and self.step == 0 and self.config.sample_every:
+            self.write_samples()  # where the run starts, before any step (0: only at the end)
         try:
             self._loop()
         except KeyboardInterrupt:
@@ -305,6 +350,8 @@ class Trainer:
                     sums, count, t_log = {}, 0, now
                 if self.is_main and cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.write_samples()
+                if cfg.eval_every and self.step % cfg.eval_every == 0:
+                    self.evaluate()  # before the checkpoint, which then records the best
                 # No checkpoint during a non-finite streak: forward passes may already have put
                 # NaNs into buffers (BatchNorm statistics), so the last good one is kept instead.
                 due = last or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0)

@@ -25,6 +25,7 @@ from .inception import (
     random_inception_weights,
     resize_tf1_bilinear,
 )
+from .models import EvalTarget, ModelEvaluation, evaluate_model, held_out_folder
 from .paired import PairedResult, paired_metrics
 from .stats import FIDResult, KIDResult, fid, kid
 
@@ -32,12 +33,14 @@ __all__ = [
     "INCEPTION_WEIGHTS",
     "METRICS",
     "EvalResult",
+    "EvalTarget",
     "EvaluationError",
     "FIDResult",
     "FeatureCache",
     "FeatureExtractor",
     "InceptionV3Features",
     "KIDResult",
+    "ModelEvaluation",
     "PairedResult",
     "Progress",
     "WeightsFormatError",
@@ -46,11 +49,13 @@ __all__ = [
     "default_weights_path",
     "evaluate_features",
     "evaluate_folders",
+    "evaluate_model",
     "extract_features",
     "fid",
     "find_images",
     "folder_features",
     "folder_key",
+    "held_out_folder",
     "kid",
     "load_inception",
     "paired_metrics",

@@ -98,7 +98,7 @@ def test_sample_grid_has_one_row_per_output(tmp_path: Path) -> None:
     Trainer(make_toy(), ToyImages(8), config(steps=4, sample_every=2), tmp_path,
             callbacks=()).fit()
     names = sorted(p.name for p in (tmp_path / "samples").iterdir())
-    assert names == ["step_0000002.png", "step_0000004.png"]
+    assert names == ["step_0000000.png", "step_0000002.png", "step_0000004.png"]  # step 0 too
     with Image.open(tmp_path / "samples" / names[-1]) as image:
         assert image.size == (4 * 8, 2 * 8) and image.mode == "RGB"  # rows: real, fake
 
