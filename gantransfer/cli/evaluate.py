@@ -3,7 +3,7 @@
     gtx eval runs/h2z --data data/horse2zebra --metrics fid,kid -o eval.json
     gtx eval --real data/testB --fake outputs/ --metrics fid,kid,psnr,ssim
 
-The model path generates through :func:`gantransfer.evaluation.models.evaluate_model` (the one
+The model path generates through :func:`gantransfer.model_evaluation.evaluate_model` (the one
 dispatcher of gantransfer.inference); two folders go to
 :func:`gantransfer.evaluation.evaluate_folders`. The JSON report says how many images every
 number used.
@@ -162,7 +162,7 @@ def register(app: typer.Typer) -> None:
         downloaded implicitly). The report gives the number of images behind every value.
         """
         from ..evaluation import evaluate_folders
-        from ..evaluation.models import evaluate_model
+        from ..model_evaluation import evaluate_model
 
         names = _metric_list(metrics)
         if out is not None and out.exists() and not overwrite:

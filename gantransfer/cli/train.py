@@ -175,7 +175,7 @@ def _train(*, arch: str | None, data: str | None, out: Path, config: Path | None
     from ..engine.checkpoint import find_latest
     from ._progress import training_callbacks
 
-    flags = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "device": device,
+    flags: dict[str, Any] = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "device": device,
              "precision": precision, "seed": seed}
     if steps is not None and epochs is not None:
         raise typer.BadParameter("give --steps or --epochs, not both", param_hint="--steps")

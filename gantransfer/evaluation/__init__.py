@@ -15,6 +15,7 @@ from __future__ import annotations
 from .cache import FeatureCache, default_cache_dir, folder_key
 from .evaluate import METRICS, EvalResult, evaluate_features, evaluate_folders, folder_features
 from .features import EvaluationError, FeatureExtractor, Progress, extract_features, find_images
+from .heldout import held_out_folder
 from .inception import (
     INCEPTION_WEIGHTS,
     InceptionV3Features,
@@ -25,7 +26,6 @@ from .inception import (
     random_inception_weights,
     resize_tf1_bilinear,
 )
-from .models import EvalTarget, ModelEvaluation, evaluate_model, held_out_folder
 from .paired import PairedResult, paired_metrics
 from .stats import FIDResult, KIDResult, fid, kid
 
@@ -33,14 +33,12 @@ __all__ = [
     "INCEPTION_WEIGHTS",
     "METRICS",
     "EvalResult",
-    "EvalTarget",
     "EvaluationError",
     "FIDResult",
     "FeatureCache",
     "FeatureExtractor",
     "InceptionV3Features",
     "KIDResult",
-    "ModelEvaluation",
     "PairedResult",
     "Progress",
     "WeightsFormatError",
@@ -49,7 +47,6 @@ __all__ = [
     "default_weights_path",
     "evaluate_features",
     "evaluate_folders",
-    "evaluate_model",
     "extract_features",
     "fid",
     "find_images",

@@ -7,14 +7,14 @@ domain (``a2b``: ``DIR/testA`` -> compared with ``DIR/testB``) or, for a latent 
 :mod:`gantransfer.inference` (:func:`~gantransfer.inference.translator`,
 :func:`~gantransfer.inference.latent_generator`). The generated images are written as PNG (the
 way ``gtx translate`` writes them) into a folder, then compared with the real images by
-:func:`~.evaluate.evaluate_folders`, so a model evaluated here and its saved outputs evaluated
+:func:`~gantransfer.evaluation.evaluate_folders`, so a model evaluated here and its saved outputs evaluated
 with ``gtx eval --real --fake`` give the same numbers.
 
 Where the held-out images of domain ``X`` are looked for, in order: ``DIR/testX`` (CycleGAN
 layout), ``DIR/test/X`` and ``DIR/X`` (paired layouts). A latent generator's real images are
 ``DIR`` itself (every image below it).
 
-    from gantransfer.evaluation.models import evaluate_model
+    from gantransfer.model_evaluation import evaluate_model
     report = evaluate_model("runs/h2z", data="data/horse2zebra", metrics=["fid", "kid"])
     report.to_dict()["targets"]["a2b"]["fid"]["value"]
 """
@@ -33,10 +33,10 @@ from typing import Any, Literal, cast
 
 import torch
 
-from .evaluate import METRICS, EvalResult, _check_metrics, evaluate_folders
-from .features import DEFAULT_BATCH_SIZE, FeatureExtractor, Progress, find_images
-from .heldout import held_out_folder, parse_direction
-from .stats import DEFAULT_KID_SUBSETS
+from .evaluation.evaluate import METRICS, EvalResult, _check_metrics, evaluate_folders
+from .evaluation.features import DEFAULT_BATCH_SIZE, FeatureExtractor, Progress, find_images
+from .evaluation.heldout import held_out_folder, parse_direction
+from .evaluation.stats import DEFAULT_KID_SUBSETS
 
 __all__ = ["EvalTarget", "ModelEvaluation", "evaluate_model", "held_out_folder", "plan_targets"]
 
@@ -162,7 +162,7 @@ def plan_targets(specs: dict[str, Any], *, direction: str = "all",
 
 def _translate(model: Any, plan: EvalTarget, out: Path, *, batch_size: int | None,
                progress: Progress | None) -> int:
-    from ..inference import translate_files, translator
+    from .inference import translate_files, translator
 
     assert plan.inputs is not None
     files = find_images(plan.inputs)
@@ -182,9 +182,9 @@ def _draw(model: Any, plan: EvalTarget, out: Path, *, n: int, seed: int,
           batch_size: int | None, progress: Progress | None) -> int:
     from PIL import Image
 
-    from ..inference import latent_generator
-    from ..inference.pipeline import save_image
-    from ..pixels import to_uint8
+    from .inference import latent_generator
+    from .inference.pipeline import save_image
+    from .pixels import to_uint8
 
     dim, run = latent_generator(model, target=plan.target)
     z = torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
@@ -250,8 +250,8 @@ def evaluate_model(source: Any, *, data: str | os.PathLike[str] | None = None,
         ValueError: an unknown metric or direction, labels for a model without them.
         CheckpointError, OnnxLoadError: the model cannot be loaded.
     """
-    from ..device import resolve_device
-    from ..inference import open_source
+    from .device import resolve_device
+    from .inference import open_source
 
     metrics = _check_metrics(metrics)
     src = open_source(source, device=device)
@@ -268,7 +268,7 @@ def evaluate_model(source: Any, *, data: str | os.PathLike[str] | None = None,
             find_images(plan.inputs)
     torch_device = resolve_device(device)
     if extractor is None and {"fid", "kid"} & set(metrics):
-        from .inception import load_inception
+        from .evaluation.inception import load_inception
 
         extractor = cast(FeatureExtractor, load_inception(weights, device=torch_device))
     results: dict[str, EvalResult] = {}
