@@ -384,7 +384,7 @@ class Trainer:
         self.ctx = EngineContext(model, optimizers=self.optimizers, groups=self.groups,
                                  scalers=self.scalers, precision=self.precision, device=self.device,
                                  grad_clip=cfg.grad_clip, ema=self.ema, rank=self.rank,
-                                 world_size=self.world_size)
+                                 world_size=self.world_size, d_augment=cfg.d_augment)
         kwargs = dict(loader_kwargs(self.device, cfg.num_workers))
         self.loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=self.sampler,
                                  drop_last=cfg.drop_last,

@@ -1,4 +1,5 @@
-"""Building blocks shared by several plugins: norm factory, weight init, size helpers."""
+"""Building blocks shared by several plugins: norm factory, weight init, size helpers,
+adversarial losses, spectral norm, differentiable augmentation."""
 
 from __future__ import annotations
 
@@ -8,17 +9,26 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ._augment import AUGMENT_POLICIES, diff_augment, parse_policy
 from ._discriminate import discriminate, uses_batch_statistics
+from ._losses import GAN_MODES, GANLoss, gradient_penalty, spectral_norm
 from ._sizes import SizeContract, size_contract
 
 __all__ = [
+    "AUGMENT_POLICIES",
+    "GAN_MODES",
+    "GANLoss",
     "LinearDecay",
     "SizeContract",
+    "diff_augment",
     "discriminate",
+    "gradient_penalty",
     "init_weights",
     "linear_decay_schedulers",
     "norm_layer",
+    "parse_policy",
     "size_contract",
+    "spectral_norm",
     "uses_batch_statistics",
     "uses_bias",
 ]
