@@ -214,7 +214,7 @@ def run_photo(args: argparse.Namespace) -> list[dict[str, Any]]:
             _write(root / "trainB", b_train)
             data = DataConfig(root=str(root), load_size=SIZE, crop_size=SIZE)
 
-            def score(model: Any) -> dict[str, float]:
+            def score(model: Any, truth: np.ndarray = truth) -> dict[str, float]:
                 out = to_uint8(model.nets["g_ab"](test_t)).permute(0, 2, 3, 1).numpy()
                 return {"psnr": _psnr(out, truth), "ssim": _ssim(out, truth)}
 
@@ -348,7 +348,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 first = {r["style"]: r for r in rs}
                 cells.append(f"{statistics.fmean(r[f'{base}_ssim'] for r in first.values()):.3f}")
                 cells.append(f"{statistics.fmean(r[f'{base}_psnr'] for r in first.values()):.2f}")
-                out.append("| " + " | ".join(cells + ["", "", ""]) + " |")
+                out.append("| " + " | ".join([*cells, "", "", ""]) + " |")
         loads = [r["load"] for r in rs]
         out.append(f"\nload average during the runs: median {statistics.median(loads):.1f}, "
                    f"max {max(loads):.1f}\n")
