@@ -253,13 +253,13 @@ def run_dcgan(args: argparse.Namespace) -> list[dict[str, Any]]:
         make_single(Path(tmp) / "train", n=2000, size=SIZE, seed=0)
         make_single(Path(tmp) / "held", n=1000, size=SIZE, seed=99)
         held = np.stack([np.asarray(Image.open(p).convert("RGB"))
-                         for p in sorted((Path(tmp) / "held").glob("*.png"))])
+                         for p in sorted((Path(tmp) / "held").glob("*.png"))]).transpose(0, 3, 1, 2)
         data = DataConfig(root=str(Path(tmp) / "train"), load_size=SIZE, crop_size=SIZE)
         noise = torch.randn(1000, 64, generator=torch.Generator().manual_seed(5))
 
         def score(model: Any) -> dict[str, float]:
             model.nets["g"].eval()
-            out = to_uint8(model.nets["g"](noise)).permute(0, 2, 3, 1).numpy()
+            out = to_uint8(model.nets["g"](noise)).numpy()  # N×3×H×W uint8
             model.nets["g"].train()
             return {"stat_dist": float(statistics_distance(held, out))}
 
