@@ -309,6 +309,16 @@ def _at_cpu(points: list[dict[str, Any]], budget: float) -> dict[str, Any]:
     return within[-1] if within else points[0]
 
 
+def _paired_gain(rows: list[dict[str, Any]], config: str, key: str) -> str:
+    """Mean ± s.e. of (config - first config) over the (style, seed) runs both have: the gain
+    with the style-to-style spread taken out, which is what the seed noise must be compared to."""
+    ref_name = rows[0]["config"]
+    ref = {(r["style"], r["seed"]): r["points"][-1][key] for r in rows if r["config"] == ref_name}
+    diffs = [r["points"][-1][key] - ref[(r["style"], r["seed"])] for r in rows
+             if r["config"] == config and (r["style"], r["seed"]) in ref]
+    return _mean_se(diffs) if config != ref_name else "-"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     """Markdown tables: per task, config rows; mean ± s.e. over (style, seed) runs of the score
     gain over the identity baseline (photo) or of the distance (dcgan), at equal iterations and
@@ -322,10 +332,11 @@ def table(rows: list[dict[str, Any]]) -> str:
         key = "psnr" if task == "photo" else "stat_dist"
         if task == "photo":
             head = ["config", *[f"{s} PSNR (dB)" for s in styles], "SSIM (all)",
-                    "PSNR, equal iterations", f"PSNR at {budget:.0f} CPU s", "CPU s", "runs"]
+                    "PSNR, equal iterations", f"PSNR at {budget:.0f} CPU s",
+                    f"gain over {rs[0]['config']} (paired)", "CPU s", "runs"]
         else:
             head = ["config", "distance, equal iterations", f"distance at {budget:.0f} CPU s",
-                    "CPU s", "runs"]
+                    f"change against {rs[0]['config']} (paired)", "CPU s", "runs"]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for c in configs:
             cr = [r for r in rs if r["config"] == c]
@@ -337,7 +348,8 @@ def table(rows: list[dict[str, Any]]) -> str:
                 cells += [_mean_se([r["points"][-1]["psnr"] for r in cr if r["style"] == s])
                           for s in styles]
                 cells.append(_mean_se([r["points"][-1]["ssim"] for r in cr]))
-            cells += [_mean_se(last), _mean_se(timed), f"{cpu:.0f}", str(len(cr))]
+            cells += [_mean_se(last), _mean_se(timed), _paired_gain(rs, c, key),
+                      f"{cpu:.0f}", str(len(cr))]
             out.append("| " + " | ".join(cells) + " |")
         if task == "photo":
             for base in ("identity", "colour"):
@@ -348,7 +360,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                 first = {r["style"]: r for r in rs}
                 cells.append(f"{statistics.fmean(r[f'{base}_ssim'] for r in first.values()):.3f}")
                 cells.append(f"{statistics.fmean(r[f'{base}_psnr'] for r in first.values()):.2f}")
-                out.append("| " + " | ".join([*cells, "", "", ""]) + " |")
+                out.append("| " + " | ".join([*cells, "", "", "", ""]) + " |")
         loads = [r["load"] for r in rs]
         out.append(f"\nload average during the runs: median {statistics.median(loads):.1f}, "
                    f"max {max(loads):.1f}\n")
