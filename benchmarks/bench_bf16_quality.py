@@ -4,7 +4,7 @@
                                             [--seeds 0,1,2] [--device cpu] [--out DIR]
                                             [--json PATH]
 
-Runs the built-in CycleGAN demo (``gantransfer.demo``: resnet_6blocks, ngf 8, 32 px, 600 steps,
+Runs the built-in CycleGAN demo (``gantransfer.demo``: its generator at the time of the run, 32 px, 600 steps,
 procedurally generated domains with a known ground-truth translation) once per precision and
 seed; runs of one seed share the data, its order and the initial weights. Each trained model
 translates the 16 held-out images in fp32 (so only the training precision differs) and is

@@ -25,9 +25,12 @@ log = logging.getLogger(__name__)
 DEMO_CONFIGS: dict[str, dict] = {
     # The demo's domain B is close to a negative of A, so the identity loss (which pulls G towards
     # leaving images unchanged) is switched off; 200 images per domain = 200 steps per epoch:
-    # one epoch at full LR, then linear decay to 0 over two more.
+    # one epoch at full LR, then linear decay to 0 over two more. The U-Net generator (its skip
+    # connections carry the input's pixels to the output) scored 20.4 dB on held-out images
+    # against 17.9-18.7 dB for resnet_6blocks variants (ngf 8/16, 600/1000 steps, pixel or
+    # 1-layer D, d_augment), at 39 CPU seconds against 31 (docs/cyclegan.md).
     "cyclegan": {
-        "model": {"netG": "resnet_6blocks", "ngf": 8, "ndf": 8, "lambda_identity": 0.0,
+        "model": {"netG": "unet_32", "ngf": 8, "ndf": 8, "lambda_identity": 0.0,
                   "lr": 5e-4, "n_epochs": 1, "n_epochs_decay": 2, "load_size": 32,
                   "crop_size": 32},
         "data": {"load_size": 32, "crop_size": 32, "size": 32, "n": 200},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
@@ -52,13 +52,17 @@ class StepContext(Protocol):
         """Mixed-precision autocast for the run's precision (a no-op in fp32)."""
         ...
 
-    def discriminate(self, d: nn.Module, *batches: Any) -> tuple[Any, ...]:
+    def discriminate(self, d: nn.Module, *batches: Any,
+                     channel_groups: Sequence[int] | None = None) -> tuple[Any, ...]:
         """``d``'s output for each batch (a tensor or a tuple of ``d``'s arguments), every batch
         judged as if alone: one concatenated forward only where that is exact (no batch
         statistics), else one forward each. See :func:`gantransfer.nn.discriminate`.
 
         Call every discriminator through this, in the D step (``real, fake``) and in the G step
-        (``fake``): it is where the engine applies what it does to discriminator inputs.
+        (``fake``): it is where the engine applies what it does to discriminator inputs (the
+        run's differentiable augmentation, ``TrainConfig.d_augment``, to the image of every
+        batch). Images stacked along the channels pass ``channel_groups`` (pix2pix: ``(C_in,
+        C_out)``) so the parts share geometric transforms and get colour per part.
         """
         ...
 

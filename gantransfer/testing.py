@@ -32,6 +32,7 @@ from .config import build_config, read_toml, to_plain, write_toml
 
 __all__ = [
     "CHECKS",
+    "check_augmented_discriminator",
     "check_config_roundtrip",
     "check_exact_resume",
     "check_export",
@@ -128,7 +129,7 @@ def _data_for(model: Any, root: Path) -> Path:
 
 
 def _train(name: str, overrides: Overrides, data_root: Path, run_dir: Path, steps: int, *,
-           resume: str | None = None) -> Any:
+           resume: str | None = None, d_augment: str = "") -> Any:
     from .data import DataConfig
     from .engine import TrainConfig, Trainer
 
@@ -136,7 +137,8 @@ def _train(name: str, overrides: Overrides, data_root: Path, run_dir: Path, step
     # No workers: spawning them costs more than these tiny batches. Samples and checkpoint are
     # written at the end only.
     config = TrainConfig(steps=steps, batch_size=2, device="cpu", seed=_SEED, log_every=1,
-                         sample_every=0, sample_count=2, checkpoint_every=0, num_workers=0)
+                         sample_every=0, sample_count=2, checkpoint_every=0, num_workers=0,
+                         d_augment=d_augment)
     trainer = Trainer(model, DataConfig(root=str(data_root)), config, run_dir, callbacks=())
     trainer.fit(resume=resume)
     return trainer
@@ -214,6 +216,29 @@ def check_exact_resume(name: str, overrides: Overrides, tmp_path: str | os.PathL
             _assert_equal_states(name, a[key], b[key], f"optimizer {group!r} state {key}")
 
 
+def check_augmented_discriminator(name: str, overrides: Overrides,
+                                  tmp_path: str | os.PathLike[str], *, steps: int = 4) -> None:
+    """With ``TrainConfig.d_augment`` on, the model's discriminators see augmented images (its
+    D-step weights after one step differ from a run without augmentation, which is what happens
+    when every D call goes through ``ctx.discriminate``), and exact resume still holds."""
+    tmp = Path(tmp_path)
+    data = _data_for(_build(name, overrides), tmp / "data")
+    policy = "color,translation,cutout"
+    plain = _train(name, overrides, data, tmp / "plain", 1)
+    augmented = _train(name, overrides, data, tmp / "augmented", 1, d_augment=policy)
+    a, b = plain.model.state_dict(), augmented.model.state_dict()
+    assert any(not torch.equal(a[k], b[k]) for k in a
+               if isinstance(a[k], torch.Tensor) and a[k].is_floating_point()), (
+        f"{name}: d_augment changed nothing; call every discriminator through "
+        "ctx.discriminate(d, real, fake) so the engine can augment its inputs")
+    straight = _train(name, overrides, data, tmp / "straight", steps, d_augment=policy)
+    _train(name, overrides, data, tmp / "split", steps // 2, d_augment=policy)
+    resumed = _train(name, overrides, data, tmp / "split", steps, resume="auto",
+                     d_augment=policy)
+    _assert_equal_states(name, straight.model.state_dict(), resumed.model.state_dict(),
+                         "model state after resume with d_augment")
+
+
 def check_load_from_checkpoint(name: str, overrides: Overrides,
                                tmp_path: str | os.PathLike[str]) -> None:
     """``gantransfer.load(run_dir)`` alone rebuilds the trained model: same class, config and
@@ -277,7 +302,8 @@ def check_config_roundtrip(name: str, overrides: Overrides,
 
 
 CHECKS: tuple[Check, ...] = (check_config_roundtrip, check_train_steps, check_exact_resume,
-                             check_load_from_checkpoint, check_export)
+                             check_augmented_discriminator, check_load_from_checkpoint,
+                             check_export)
 
 
 def conformance_tests(name: str, overrides: Overrides = None, *,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..config import check_choices, field
 from ..device import check_device_name, resolve_device
+from ..nn import parse_policy
 from ..precision import ALLOWED
 
 __all__ = ["TrainConfig", "check_device_name", "resolve_device"]
@@ -55,6 +56,10 @@ class TrainConfig:
     )
     shuffle: bool = field(True, help="reshuffle the data every epoch")
     drop_last: bool = field(True, help="drop the last incomplete batch of an epoch")
+    d_augment: str = field(
+        "", help="differentiable augmentation of every discriminator input, real and fake "
+        "(DiffAugment): a comma-separated subset of color,translation,cutout; empty = off",
+    )
     sync_batchnorm: bool = field(
         False, help="distributed runs: convert BatchNorm layers to SyncBatchNorm (CUDA/nccl)"
     )
@@ -101,6 +106,10 @@ class TrainConfig:
                 f"TrainConfig.ema_decay must be in (0, 1), e.g. 0.999, got {self.ema_decay!r}"
             )
         self._check_eval()
+        if not isinstance(self.d_augment, str):
+            raise ValueError("TrainConfig.d_augment must be a string such as "
+                             f"'color,translation,cutout' (empty = off); got {self.d_augment!r}")
+        parse_policy(self.d_augment)  # names checked here, not at the first step
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
 

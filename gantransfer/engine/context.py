@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
-from ..nn import discriminate
+from ..nn import discriminate, parse_policy
 from ..precision import Precision
 from . import distributed
 from .ema import EMA
@@ -102,7 +102,8 @@ class EngineContext:
     """Implements the StepContext protocol for one run (built by the Trainer).
 
     Attributes read by models: ``step`` (steps completed before this one), ``epoch``, ``rank``,
-    ``world_size``, ``device``. Counters read by the trainer: ``skipped_this_step``,
+    ``world_size``, ``device``. ``d_augment`` (names, empty = off) is the augmentation
+    :meth:`discriminate` applies to every discriminator input. Counters read by the trainer: ``skipped_this_step``,
     ``nonfinite_total``, ``optimizer_steps`` (per group, saved in checkpoints).
     """
 
@@ -119,6 +120,7 @@ class EngineContext:
         ema: EMA | None,
         rank: int = 0,
         world_size: int = 1,
+        d_augment: str | Sequence[str] = (),
     ) -> None:
         self.model = model
         self.optimizers = optimizers
@@ -130,6 +132,7 @@ class EngineContext:
         self.ema = ema
         self.rank = rank
         self.world_size = world_size
+        self.d_augment = parse_policy(d_augment)
         self.step = 0
         self.epoch = 0
         self.skipped_this_step = False
@@ -235,9 +238,12 @@ class EngineContext:
         norms = [m for m in self.model.nets.modules() if isinstance(m, NORM_TYPES)]
         return low_precision(norms, device=self.device, dtype=dtype)
 
-    def discriminate(self, d: nn.Module, *batches: Any) -> tuple[Any, ...]:
-        """``d`` on each batch as if alone (see :func:`gantransfer.nn.discriminate`)."""
-        return discriminate(d, *batches)
+    def discriminate(self, d: nn.Module, *batches: Any,
+                     channel_groups: Sequence[int] | None = None) -> tuple[Any, ...]:
+        """``d`` on each batch as if alone, every image augmented with the run's ``d_augment``
+        first (see :func:`gantransfer.nn.discriminate`; ``channel_groups`` for images stacked
+        along the channels, e.g. pix2pix's ``(input, output)`` pairs)."""
+        return discriminate(d, *batches, augment=self.d_augment, channel_groups=channel_groups)
 
     # -- internals -------------------------------------------------------------------------
     def _plain_nets(self, names: list[str] | None = None) -> contextlib.AbstractContextManager[None]:

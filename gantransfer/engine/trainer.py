@@ -447,7 +447,7 @@ class Trainer:
         self.ctx = EngineContext(model, optimizers=self.optimizers, groups=self.groups,
                                  scalers=self.scalers, precision=self.precision, device=self.device,
                                  grad_clip=cfg.grad_clip, ema=self.ema, rank=self.rank,
-                                 world_size=self.world_size)
+                                 world_size=self.world_size, d_augment=cfg.d_augment)
         kwargs = dict(loader_kwargs(self.device, cfg.num_workers))
         # Any object with __len__ and __getitem__ works as a map-style dataset
         dataset = cast("Dataset[Any]", self.dataset)

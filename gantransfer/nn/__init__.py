@@ -1,4 +1,5 @@
-"""Building blocks shared by several plugins: norm factory, weight init, size helpers."""
+"""Building blocks shared by several plugins: norm factory, weight init, size helpers,
+adversarial losses, spectral norm, differentiable augmentation."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ._augment import AUGMENT_POLICIES, diff_augment, parse_policy
 from ._conditional import (
     ConcatLabels,
     ConditionalInstanceNorm2d,
@@ -18,26 +20,34 @@ from ._conditional import (
     run_layers,
 )
 from ._discriminate import discriminate, uses_batch_statistics
+from ._losses import GAN_MODES, GANLoss, gradient_penalty, spectral_norm
 from ._sizes import SizeContract, size_contract
 
 __all__ = [
+    "AUGMENT_POLICIES",
     "CONDITIONAL_NORMS",
+    "GAN_MODES",
     "INITS",
     "NORMS",
     "ConcatLabels",
     "ConditionalInstanceNorm2d",
+    "GANLoss",
     "LinearDecay",
     "SizeContract",
     "accepts_labels",
     "check_labels",
+    "diff_augment",
     "discriminate",
+    "gradient_penalty",
     "init_weights",
     "linear_decay_schedulers",
     "norm_layer",
     "one_hot_planes",
+    "parse_policy",
     "projection",
     "run_layers",
     "size_contract",
+    "spectral_norm",
     "uses_batch_statistics",
     "uses_bias",
 ]

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from ._augment import diff_augment, parse_policy
+
 __all__ = ["discriminate", "uses_batch_statistics"]
 
 Batch = Tensor | Sequence[Tensor]
@@ -47,7 +49,8 @@ def _as_args(batch: Batch) -> tuple[Tensor, ...]:
     return (batch,) if isinstance(batch, Tensor) else tuple(batch)
 
 
-def discriminate(d: nn.Module, *batches: Batch) -> tuple[Tensor, ...]:
+def discriminate(d: nn.Module, *batches: Batch, augment: str | Sequence[str] | None = None,
+                 channel_groups: Sequence[int] | None = None) -> tuple[Tensor, ...]:
     """``d``'s output for each batch, every one computed as if ``d`` saw that batch alone.
 
     Each batch is a tensor (the image batch) or a sequence of tensors passed to ``d`` as
@@ -57,12 +60,19 @@ def discriminate(d: nn.Module, *batches: Batch) -> tuple[Tensor, ...]:
     own forward. Tensors of a later batch are cast to the dtype of the first batch's tensors
     (fakes from an autocast generator next to fp32 real images).
 
+    ``augment`` names differentiable augmentations (:func:`gantransfer.nn.diff_augment`, e.g.
+    ``"color,translation,cutout"``) applied to the image of every batch, real and fake alike,
+    before ``d`` sees it; in a tuple batch only the first tensor (the image) is augmented, the
+    rest (labels) pass unchanged. ``channel_groups`` describes images stacked along the channels
+    (pix2pix's ``(input, output)`` pairs: ``(3, 3)``); see :func:`diff_augment`.
+
     Returns:
         One output per batch, in order (for a ``d`` that returns a tuple of heads, one tuple
         per batch).
 
     Raises:
-        ValueError: no batches, or batches with different numbers of arguments.
+        ValueError: no batches, batches with different numbers of arguments, or an unknown
+            augmentation name.
 
     Example::
 
@@ -75,6 +85,10 @@ def discriminate(d: nn.Module, *batches: Batch) -> tuple[Tensor, ...]:
     if any(len(a) != arity for a in args):
         raise ValueError("every batch passed to discriminate must have the same number of "
                          f"arguments; got {[len(a) for a in args]}")
+    policy = parse_policy(augment)
+    if policy:
+        args = [(diff_augment(a[0], policy, channel_groups=channel_groups), *a[1:])
+                for a in args]
     first = args[0]
     args = [first] + [tuple(t.to(f.dtype) if t.is_floating_point() and f.is_floating_point()
                             else t for t, f in zip(a, first, strict=True)) for a in args[1:]]

@@ -41,6 +41,8 @@ class CycleGANConfig:
     lambda_identity: float = field(0.5, help="identity loss weight as a fraction of λ "
                                    "(0 disables it; needs in_channels == out_channels)")
     lambda_gp: float = field(10.0, help="WGAN-GP gradient-penalty weight (gan_mode=wgangp)")
+    d_spectral_norm: bool = field(False, help="spectral normalisation on the discriminators' "
+                                  "conv layers (Miyato et al. 2018)")
     pool_size: int = field(50, help="image history buffer per direction (0 = no buffer)")
     # Optimisation
     lr: float = field(2e-4, help="Adam learning rate")

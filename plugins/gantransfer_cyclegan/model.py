@@ -24,10 +24,15 @@ from torch import Tensor, nn
 
 import gantransfer
 from gantransfer.model import ExportSpec, GANModel, StepContext
-from gantransfer.nn import LinearDecay, linear_decay_schedulers
+from gantransfer.nn import (
+    GANLoss,
+    LinearDecay,
+    gradient_penalty,
+    linear_decay_schedulers,
+    spectral_norm,
+)
 
 from .config import CycleGANConfig
-from .losses import GANLoss, gradient_penalty
 from .pool import ImagePool
 
 __all__ = ["CycleGAN", "LinearDecay"]
@@ -62,6 +67,9 @@ class CycleGAN(GANModel):
         self.nets["d_b"] = gantransfer.build_network(
             c.discriminator, optional=disc, overrides=c.discriminator_kwargs,
             in_channels=c.out_channels)
+        if c.d_spectral_norm:
+            spectral_norm(self.nets["d_a"])
+            spectral_norm(self.nets["d_b"])
         self.gan_loss = GANLoss(c.gan_mode)
         self.pool_a = ImagePool(c.pool_size)  # fakes in domain A (G_BA outputs), for d_a
         self.pool_b = ImagePool(c.pool_size)  # fakes in domain B (G_AB outputs), for d_b
@@ -166,7 +174,8 @@ class CycleGAN(GANModel):
         that is exact (instance/no norm) and separately with batch norm, so that D's fakes get
         the logits the G step will see."""
         real_logits, fake_logits = ctx.discriminate(d, real, fake)
-        return 0.5 * (self.gan_loss(real_logits, True) + self.gan_loss(fake_logits, False))
+        return 0.5 * (self.gan_loss(real_logits, True, discriminator=True)
+                      + self.gan_loss(fake_logits, False, discriminator=True))
 
     # -- inference ----------------------------------------------------------------------------
     def sample(self, inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -1,6 +1,6 @@
 """Registered network factories (entry points in ``gantransfer.networks``).
 
-Generators: ``resnet_6blocks``, ``resnet_9blocks``, ``unet_128``, ``unet_256``.
+Generators: ``resnet_6blocks``, ``resnet_9blocks``, ``unet_32``, ``unet_128``, ``unet_256``.
 Discriminators: ``patchgan`` (``n_layers=3`` is the 70×70 PatchGAN), ``pixel`` (1×1) and
 ``stargan_discriminator`` (a PatchGAN trunk with a real/fake head and a style classifier).
 
@@ -23,7 +23,7 @@ from .resnet import ResnetGenerator
 from .unet import UnetGenerator
 
 __all__ = ["patchgan", "pixel", "resnet_6blocks", "resnet_9blocks", "stargan_discriminator",
-           "unet_128", "unet_256"]
+           "unet_32", "unet_128", "unet_256"]
 
 
 def _init(net: nn.Module, init: str, init_gain: float) -> nn.Module:
@@ -53,6 +53,20 @@ def resnet_6blocks(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64
     del image_size
     net = ResnetGenerator(in_channels, out_channels, ngf=ngf, n_blocks=6, norm=norm,
                           dropout=dropout, n_labels=n_labels)
+    return _init(net, init, init_gain)
+
+
+def unet_32(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
+            norm: str = "instance", dropout: bool = False, init: str = "normal",
+            init_gain: float = 0.02, image_size: int | None = None) -> UnetGenerator:
+    """U-Net with 5 downsamplings (the fewest the U-Net takes): H, W multiples of 32.
+
+    For small images: its outermost skip connection hands the input's pixels to the last layer,
+    so sharp edges survive from the first steps (the built-in demo uses it at 32 px).
+    """
+    del image_size
+    net = UnetGenerator(in_channels, out_channels, num_downs=5, ngf=ngf, norm=norm,
+                        dropout=dropout)
     return _init(net, init, init_gain)
 
 

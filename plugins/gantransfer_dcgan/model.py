@@ -14,14 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 import gantransfer
 from gantransfer.config import field
 from gantransfer.factory import network_arguments
 from gantransfer.model import ExportSpec, GANModel, StepContext
-from gantransfer.nn import ConcatLabels, accepts_labels
+from gantransfer.nn import (
+    GAN_MODES,
+    ConcatLabels,
+    GANLoss,
+    accepts_labels,
+    gradient_penalty,
+    spectral_norm,
+)
 
 from .networks import G_CONDITIONINGS, IMAGE_SIZES, DCGANGenerator, check_image_size
 
@@ -53,6 +59,11 @@ class DCGANConfig:
         help="extra keyword arguments for the discriminator factory; they override the "
              "in_channels/image_size/ndf the model passes",
     )
+    gan_mode: str = field(
+        "vanilla", help="adversarial loss: vanilla (BCE, the paper's), lsgan, hinge, wgangp "
+        "(Wasserstein + gradient penalty)", choices=GAN_MODES,
+    )
+    lambda_gp: float = field(10.0, help="gradient-penalty weight (gan_mode=wgangp)")
     real_label: float = field(
         1.0, help="target for real images in the D loss; 0.9 gives one-sided label smoothing"
     )
@@ -70,6 +81,18 @@ class DCGANConfig:
         "projection", help="how D takes the label: projection (Miyato & Koyama 2018; D must "
                            "accept labels) or concat (one-hot planes as extra input channels, "
                            "any D)", choices=D_CONDITIONINGS)
+    fake_label: float = field(0.0, help="target for fake images in the D loss (vanilla/lsgan)")
+    label_noise: float = field(
+        0.0, help="D's targets drawn per logit: real U(real_label - noise, real_label), fake "
+        "U(fake_label, fake_label + noise); 0.1 = the tutorial's U(0.9, 1) and U(0, 0.1)",
+    )
+    d_dropout: float = field(
+        0.0, help="dropout after each discriminator activation (the tutorial's 0.3; needs a "
+        "discriminator that accepts dropout, e.g. dcgan_discriminator)",
+    )
+    d_spectral_norm: bool = field(
+        False, help="spectral normalisation on the discriminator's conv/linear layers"
+    )
 
     def __post_init__(self) -> None:
         check_image_size(self.image_size)
@@ -104,6 +127,13 @@ class DCGANConfig:
                 raise ValueError(f"DCGAN {name} must be in [0, 1); got {value!r}")
         if not 0.0 < self.real_label <= 1.0:
             raise ValueError(f"DCGAN real_label must be in (0, 1]; got {self.real_label!r}")
+        if self.lambda_gp < 0:
+            raise ValueError(f"DCGAN lambda_gp must be >= 0; got {self.lambda_gp!r}")
+        if not 0.0 <= self.d_dropout < 1.0:
+            raise ValueError(f"DCGAN d_dropout must be in [0, 1); got {self.d_dropout!r}")
+        # Label ranges and modes without targets are checked where the loss is defined.
+        GANLoss(self.gan_mode, real_label=self.real_label, fake_label=self.fake_label,
+                label_noise=self.label_noise)
         if not isinstance(self.discriminator_kwargs, dict):
             raise TypeError(
                 "DCGAN discriminator_kwargs must be a dict of keyword arguments; got "
@@ -111,11 +141,6 @@ class DCGANConfig:
             )
 
 
-def _bce(logits: Tensor, target: float) -> Tensor:
-    # BCE with logits on every element (one logit per image or a patch map), in fp32 for
-    # stability under autocast.
-    logits = logits.float()
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 class DCGAN(GANModel):
@@ -134,17 +159,29 @@ class DCGAN(GANModel):
             n_classes=c.n_classes, conditioning=c.g_conditioning,
         )
         self.nets["d"] = self._discriminator(c)
+        if c.d_spectral_norm:
+            spectral_norm(self.nets["d"])
+        self.gan_loss = GANLoss(c.gan_mode, real_label=c.real_label, fake_label=c.fake_label,
+                                label_noise=c.label_noise)
 
     @staticmethod
     def _discriminator(c: DCGANConfig) -> torch.nn.Module:
         """The registered discriminator, conditional when ``n_classes`` (projection: built with
         ``n_classes``, it must declare ``accepts_labels``; concat: any D, wrapped)."""
         concat = c.n_classes and c.d_conditioning == "concat"
+        overrides = dict(c.discriminator_kwargs)
+        if c.d_dropout > 0:
+            accepted = {f.name for f in gantransfer.spec(c.discriminator, kind="network").fields}
+            if "dropout" not in accepted:
+                raise ValueError(f"DCGAN d_dropout needs a discriminator with a dropout "
+                                 f"argument; {c.discriminator!r} has none (use "
+                                 "dcgan_discriminator or set d_dropout=0)")
+            overrides.setdefault("dropout", c.d_dropout)
         # The image format goes to any discriminator that takes it; the user's kwargs win.
         kwargs = network_arguments(
             c.discriminator, optional={"in_channels": c.channels + (c.n_classes if concat else 0),
                                        "image_size": c.image_size, "ndf": c.ndf},
-            overrides=c.discriminator_kwargs)
+            overrides=overrides)
         if concat:
             return ConcatLabels(gantransfer.get_network(c.discriminator, **kwargs), c.n_classes)
         if c.n_classes:
@@ -167,12 +204,15 @@ class DCGAN(GANModel):
     def train_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, Any]:
         """One D update then one G update (pytorch/examples order).
 
-        D: ``L_D = BCE(D(x), y_real) + BCE(D(G(z)), 0)``. The real and the fake batch are judged
+        D: ``L_D = L(D(x), real) + L(D(G(z)), fake)`` with the loss of ``gan_mode`` (BCE by
+        default; D's targets smoothed/noisy as configured), plus the gradient penalty for
+        ``wgangp``. The real and the fake batch are judged
         through ``ctx.discriminate``, which keeps them in separate forwards whenever D has
         BatchNorm (the default D does): a fakes-only batch must get the same logits in the G step
         as in the D step, or G trains against a function D never learned (DCGAN's "each batch all
         real or all fake").
-        G: non-saturating ``L_G = BCE(D(G(z)), 1)`` (Goodfellow et al. 2014, §3), with D frozen.
+        G: non-saturating ``L_G = L(D(G(z)), real)`` (Goodfellow et al. 2014, §3), with D
+        frozen.
         """
         real = batch["image"]
         n = real.shape[0]
@@ -189,13 +229,17 @@ class DCGAN(GANModel):
         with ctx.autocast():
             fake = g(*g_in)
             real_logits, fake_logits = ctx.discriminate(d, judged(real), judged(fake.detach()))
-            loss_d = _bce(real_logits, self.config.real_label) + _bce(fake_logits, 0.0)
+            loss_d = (self.gan_loss(real_logits, True, discriminator=True)
+                      + self.gan_loss(fake_logits, False, discriminator=True))
+        if self.config.gan_mode == "wgangp":
+            loss_d = loss_d + gradient_penalty(d, real, fake, weight=self.config.lambda_gp,
+                                               extra=() if y is None else (y,))
         ctx.optimize("d", loss_d)
 
         with ctx.frozen("d"):
             with ctx.autocast():
                 (gen_logits,) = ctx.discriminate(d, judged(fake))
-                loss_g = _bce(gen_logits, 1.0)
+                loss_g = self.gan_loss(gen_logits, True)
             ctx.optimize("g", loss_g)
 
         return {

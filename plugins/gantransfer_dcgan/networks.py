@@ -123,36 +123,48 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """DCGAN discriminator: ``N×C×S×S`` images in [-1, 1] -> ``N`` raw logits (no sigmoid).
 
-    Keyword-only arguments: ``image_size`` (S), ``in_channels`` (C), ``ndf`` (base width).
-    Strided 4×4 convolutions with LeakyReLU(0.2), BatchNorm on all but the first, and a final
-    4×4 convolution to one logit. Weights start from N(0, 0.02).
+    Keyword-only arguments: ``image_size`` (S), ``in_channels`` (C), ``ndf`` (base width),
+    ``n_classes`` (> 0: a class-conditional projection discriminator, called ``d(x, labels)``),
+    ``dropout`` (probability of the Dropout after every LeakyReLU; 0 = none, as in the paper;
+    the TensorFlow DCGAN tutorial uses 0.3). Strided 4×4 convolutions with LeakyReLU(0.2),
+    BatchNorm on all but the first, and a final 4×4 convolution to one logit. Weights start from
+    N(0, 0.02).
 
     Raises:
-        ValueError: an unsupported ``image_size`` or a non-positive width.
+        ValueError: an unsupported ``image_size``, a non-positive width or a dropout outside
+            [0, 1).
     """
 
     def __init__(self, *, image_size: int = 64, in_channels: int = 3, ndf: int = 64,
-                 n_classes: int = 0) -> None:
+                 n_classes: int = 0, dropout: float = 0.0) -> None:
         super().__init__()
         n_scales = check_image_size(image_size)
         _check_positive(ndf=ndf, in_channels=in_channels)
         if n_classes < 0:
             raise ValueError(f"DCGANDiscriminator n_classes must be >= 0; got {n_classes!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"DCGAN discriminator dropout must be in [0, 1); got {dropout!r}")
         # Class-conditional (n_classes > 0): a projection discriminator (Miyato & Koyama 2018),
         # called d(x, labels).
         self.n_classes = n_classes
         self.accepts_labels = n_classes > 0
+
+        def drop() -> list[nn.Module]:
+            return [nn.Dropout(dropout)] if dropout > 0 else []
+
         widths = _widths(ndf, n_scales)[::-1]  # ndf, 2·ndf, … (capped) from the image inward
         layers: list[nn.Module] = [
             # No BatchNorm on the input layer (Radford et al. 2015, §3).
             nn.Conv2d(in_channels, widths[0], 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
+            *drop(),
         ]
         for w_in, w_out in itertools.pairwise(widths):
             layers += [
                 nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(w_out),
                 nn.LeakyReLU(0.2, inplace=True),
+                *drop(),
             ]
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False))  # 4×4 -> 1×1 logit
         self.main = nn.Sequential(*layers)

@@ -14,7 +14,13 @@ from _toy import ToyGAN
 from torch import Tensor
 
 import gantransfer
-from gantransfer.testing import CHECKS, Check, check_exact_resume, check_train_steps
+from gantransfer.testing import (
+    CHECKS,
+    Check,
+    check_augmented_discriminator,
+    check_exact_resume,
+    check_train_steps,
+)
 
 # Overrides that keep each known architecture tiny enough for a CPU test.
 TINY: dict[str, dict[str, object]] = {
@@ -65,3 +71,13 @@ def test_exact_resume_check_catches_state_outside_the_checkpoint(tmp_path: Path)
             check_exact_resume("forgetful_toy", {}, tmp_path / "b")
     finally:
         gantransfer.unregister("forgetful_toy")
+
+
+def test_augmentation_check_catches_a_discriminator_called_directly(tmp_path: Path) -> None:
+    # ToyGAN calls self.nets["d"](x) itself, so the engine's augmentation never reaches it.
+    gantransfer.register("direct_d_toy", _ForgetfulToy)
+    try:
+        with pytest.raises(AssertionError, match=r"ctx\.discriminate"):
+            check_augmented_discriminator("direct_d_toy", {}, tmp_path)
+    finally:
+        gantransfer.unregister("direct_d_toy")

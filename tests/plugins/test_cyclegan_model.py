@@ -53,8 +53,8 @@ class FakeContext:
     def autocast(self):
         return contextlib.nullcontext()
 
-    def discriminate(self, d, *batches):
-        return gantransfer.nn.discriminate(d, *batches)
+    def discriminate(self, d, *batches, **options):
+        return gantransfer.nn.discriminate(d, *batches, **options)
 
 
 def _batch(n=1, size=16, seed=0):
@@ -101,8 +101,9 @@ def test_gan_losses_match_their_definitions():
     assert float(GANLoss("vanilla")(x, True)) == pytest.approx(float(-sig.log().mean()), rel=1e-6)
     assert float(GANLoss("wgangp")(x, True)) == pytest.approx(0.25)
     assert float(GANLoss("wgangp")(x, False)) == pytest.approx(-0.25)
+    assert float(GANLoss("hinge")(x, True, discriminator=True)) == pytest.approx((0.5 + 2) / 2)
     with pytest.raises(ValueError, match="gan_mode"):
-        GANLoss("hinge")
+        GANLoss("wgan")
 
 
 def test_gradient_penalty_is_nonzero_and_changes_the_discriminator_gradient():
@@ -237,7 +238,7 @@ def test_discriminator_kwargs_reach_the_factory_and_unknown_ones_fail():
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("norm", "layer", "norm"), ("lambda_A", -1.0, "lambda_A"), ("crop_size", 512, "load_size"),
-    ("pool_size", -1, "pool_size"), ("gan_mode", "hinge", "gan_mode"), ("ngf", 0, "ngf"),
+    ("pool_size", -1, "pool_size"), ("gan_mode", "wgan", "gan_mode"), ("ngf", 0, "ngf"),
 ])
 def test_invalid_config_values_are_rejected_with_a_fix(field, value, message):
     with pytest.raises(ValueError, match=message):

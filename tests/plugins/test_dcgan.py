@@ -51,8 +51,8 @@ class FakeContext:
     def autocast(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
-    def discriminate(self, d, *batches):
-        return gantransfer.nn.discriminate(d, *batches)
+    def discriminate(self, d, *batches, **options):
+        return gantransfer.nn.discriminate(d, *batches, **options)
 
 
 def _n_params(net: nn.Module) -> int:
@@ -203,11 +203,11 @@ def test_discriminator_kwargs_override_model_arguments(tiny_patch_d: str) -> Non
 
 
 def test_patch_map_loss_uses_every_logit() -> None:
-    from gantransfer_dcgan.model import _bce
+    from gantransfer.nn import GANLoss
 
     logits = torch.tensor([[[[0.0, 2.0], [-2.0, 0.0]]]])
     expected = torch.nn.functional.softplus(-logits).mean()  # BCE(l, 1) = log(1 + e^-l)
-    torch.testing.assert_close(_bce(logits, 1.0), expected)
+    torch.testing.assert_close(GANLoss("vanilla")(logits, True), expected)
 
 
 def test_sampling_uses_fixed_noise_and_export_target_describes_generator() -> None:

@@ -65,6 +65,9 @@ class Pix2Pix(GANModel):
         c = self.config
         real_a, real_b = batch["A"], batch["B"]
         g, d = self.nets["g"], self.nets["d"]
+        # D sees (input, output) stacked along the channels: an engine augmentation moves both
+        # parts together and colours each part as one image.
+        pairs = (real_a.shape[1], real_b.shape[1])
         with ctx.autocast():
             fake_b = g(real_a)
         # 1. Discriminator on real and fake pairs (Sec. 2.1: D observes the input). The fake is
@@ -74,7 +77,8 @@ class Pix2Pix(GANModel):
         with ctx.autocast():
             real_pair = torch.cat([real_a, real_b], 1)
             fake_pair = torch.cat([real_a, fake_b.detach().to(real_a.dtype)], 1)
-            real_logits, fake_logits = ctx.discriminate(d, real_pair, fake_pair)
+            real_logits, fake_logits = ctx.discriminate(d, real_pair, fake_pair,
+                                                        channel_groups=pairs)
             loss_d_real = _bce(real_logits.float(), True)
             loss_d_fake = _bce(fake_logits.float(), False)
             loss_d = 0.5 * (loss_d_real + loss_d_fake)
@@ -82,7 +86,8 @@ class Pix2Pix(GANModel):
 
         # 2. Generator: fool the (just updated, now frozen) D and stay close to the target.
         with ctx.frozen("d"), ctx.autocast():
-            (pred_fake,) = ctx.discriminate(d, torch.cat([real_a, fake_b.to(real_a.dtype)], 1))
+            (pred_fake,) = ctx.discriminate(d, torch.cat([real_a, fake_b.to(real_a.dtype)], 1),
+                                            channel_groups=pairs)
             loss_g_gan = _bce(pred_fake.float(), True)
             loss_g_l1 = F.l1_loss(fake_b.float(), real_b.float()) * c.lambda_L1
             loss_g = loss_g_gan + loss_g_l1

@@ -118,8 +118,8 @@ class RecordingContext:
 
         return contextlib.nullcontext()
 
-    def discriminate(self, d, *batches):
-        return gantransfer.nn.discriminate(d, *batches)
+    def discriminate(self, d, *batches, **options):
+        return gantransfer.nn.discriminate(d, *batches, **options)
 
 
 def test_train_step_freezes_d_for_g_and_judges_real_and_fake_pairs_apart() -> None:

@@ -1,0 +1,36 @@
+"""`gtx train --set d_augment=...`: the engine option from the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from gantransfer.data import demo as demo_data
+
+
+def gtx(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="200", OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "gantransfer", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+TINY = ["--set", "image_size=16", "--set", "ngf=4", "--set", "ndf=4", "--set", "nz=8",
+        "--batch-size", "4", "--progress", "none"]
+
+
+def test_d_augment_is_a_run_setting_and_bad_names_are_reported(tmp_path: Path) -> None:
+    demo_data.make_single(tmp_path / "data", n=8, size=16, seed=0)
+    out = gtx("train", "dcgan", "--data", str(tmp_path / "data"), "-o", str(tmp_path / "run"),
+              "--steps", "1", "--set", "d_augment=translation,cutout", *TINY)
+    assert out.returncode == 0, out.stderr
+    config = tomllib.loads((tmp_path / "run" / "config.toml").read_text())
+    assert config["train"]["d_augment"] == "translation,cutout"
+    bad = gtx("train", "dcgan", "--data", str(tmp_path / "data"), "-o", str(tmp_path / "bad"),
+              "--steps", "1", "--set", "d_augment=colour", *TINY)
+    assert bad.returncode == 1, bad.stdout + bad.stderr  # a bad config value, as for any field
+    message = bad.stdout + bad.stderr
+    assert "'colour'" in message and "color,translation,cutout" in message
+    assert "Traceback" not in message
