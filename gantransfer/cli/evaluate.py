@@ -113,7 +113,8 @@ def register(app: typer.Typer) -> None:
             help="Run directory, checkpoint or .onnx file (omit with --real/--fake).")] = None,
         data: Annotated[Path | None, typer.Option(
             help="Dataset folder: held-out testA/testB (or test/A, test/B, A/B); for a latent "
-                 "generator, the real images.")] = None,
+                 "generator, the real images; for a conditional model, one folder per "
+                 "label (DIR/<label>, DIR/test/<label> or DIR/test<label>).")] = None,
         direction: Annotated[str, typer.Option(
             "--direction", "--target", help="a2b, b2a, another target name, or all.")] = "all",
         metrics: Annotated[str, typer.Option(
@@ -127,11 +128,13 @@ def register(app: typer.Typer) -> None:
         fake: Annotated[Path | None, typer.Option(
             help="Generated images from any tool (with --real).")] = None,
         inputs: Annotated[Path | None, typer.Option(
-            help="Images for the model to translate (instead of --data's held-out folder).")
+            help="Images for the model to translate (instead of --data's held-out folder; "
+                 "a multi-style model translates them into every --style).")
         ] = None,
         label: Annotated[list[str] | None, typer.Option(
-            "--label", "--style", help="Class label / style for a conditional model "
-                                       "(repeatable).")] = None,
+            "--label", "--style", help="Class label / style (name or index) of a conditional "
+                                       "model, evaluated against DIR/<label> (repeatable; "
+                                       "default: every label).")] = None,
         samples: Annotated[int | None, typer.Option(
             min=2, help="Images a latent generator draws (default: as many as --data holds).")
         ] = None,

@@ -33,14 +33,17 @@ def own_test_split(data: str | os.PathLike[str], domain: str) -> Path | None:
 
 
 def held_out_folder(data: str | os.PathLike[str], domain: str) -> Path:
-    """The held-out images of ``domain`` (``"A"``, ``"B"``...) in the dataset ``data``:
-    ``data/testX``, ``data/test/X`` or ``data/X``, the first that exists.
+    """The held-out images of ``domain`` (``"A"``, ``"B"``..., or a class/style name of a
+    labelled set such as ``"monet"``) in the dataset ``data``: ``data/testX``, ``data/test/X``
+    or ``data/X``, the first that exists; ``X`` is ``domain`` as given, then upper-cased.
 
     Raises:
         EvaluationError: none exists (the message lists where it looked).
     """
-    data, domain = Path(data), domain.upper()
-    candidates = [data / f"test{domain}", data / "test" / domain, data / domain]
+    data = Path(data)
+    candidates = []
+    for name in dict.fromkeys((domain, domain.upper())):
+        candidates += [data / f"test{name}", data / "test" / name, data / name]
     for folder in candidates:
         if folder.is_dir():
             return folder

@@ -187,7 +187,7 @@ def test_eval_errors_are_clear(tmp_path: Path, torch_home: Path) -> None:
         (["eval", str(ckpt), "--data", str(tmp_path / "nothing"), "--metrics", "psnr"], 1,
          "testA"),
         (["eval", str(ckpt), "--data", str(data), "--metrics", "psnr", "--label", "3"], 1,
-         "not supported by this model"),
+         "is not conditional"),
     ]
     (tmp_path / "empty").mkdir()
     cases.append((["eval", "--real", str(tmp_path / "empty"), "--fake", str(data / "testA"),
