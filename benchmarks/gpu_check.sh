@@ -25,10 +25,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, onnxruntime as o; print('torch', torch.__version__, torch.cuda.get_device_name(), 'ort', o.__version__, o.get_available_providers())"
 
 status=0
-step() { echo "== $*"; "$@" || { echo "!! FAILED: $*"; status=1; }; }
+# step / step_logged: a failed step sets status=1 (kept in this shell, not lost in a pipeline).
+. "$(dirname "$0")/gpu_check_lib.sh"
 
 # 1. The whole suite, with CUDA visible ("auto" devices now mean cuda).
-step $PY -m pytest -q -p no:cacheprovider -n 8 --timeout 300 tests examples/gantransfer-pix2pix/tests --deselect tests/cli/test_cli_docs.py::test_cli_reference_is_current 2>&1 | tee "$OUT/pytest.log" | tail -25
+step_logged "$OUT/pytest.log" 25 $PY -m pytest -q -p no:cacheprovider -n 8 --timeout 300 tests \
+  examples/gantransfer-pix2pix/tests --deselect tests/cli/test_cli_docs.py::test_cli_reference_is_current
 
 # 2. Mixed-precision training on the GPU, then exact resume.
 run=$(mktemp -d)

@@ -20,16 +20,18 @@ Why ``auto`` is what it is:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-__all__ = ["ALLOWED", "Job", "Precision", "cpu_has_native_bf16", "native_bf16"]
+__all__ = ["ALLOWED", "Job", "Precision", "cpu_has_native_bf16", "exact_float32", "native_bf16"]
 
 log = logging.getLogger(__name__)
 
@@ -155,3 +157,26 @@ def native_bf16(device: torch.device) -> bool:
     if device.type == "cpu":
         return cpu_has_native_bf16()
     return False
+
+
+@contextlib.contextmanager
+def exact_float32(device: torch.device) -> Iterator[None]:
+    """Inside: float32 matmuls and cuDNN convolutions on ``device`` compute in true float32.
+
+    On Ampere and newer GPUs torch runs cuDNN convolutions in TF32 by default (10 mantissa bits),
+    which moves a generator's pixels by up to 2 uint8 levels and FID features by ~1e-3. So
+    ``fp32`` means IEEE float32 for the jobs that must agree with the CPU and with ONNX files
+    (translation at ``fp32``, feature extraction): this switches
+    ``torch.backends.cudnn.allow_tf32`` and ``torch.backends.cuda.matmul.allow_tf32`` off and
+    restores both afterwards (also on an exception). Nothing changes on other devices.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = cudnn.allow_tf32, matmul.allow_tf32
+    cudnn.allow_tf32 = matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32, matmul.allow_tf32 = saved

@@ -20,7 +20,8 @@ __all__ = ["RichProgress", "training_callbacks"]
 
 
 class RichProgress(Callback):
-    """Progress bar with it/s, ETA and the latest losses; refreshed on every step."""
+    """Progress bar with it/s and ETA (refreshed every step) and the losses (means over
+    ``log_every`` steps, refreshed at each metrics.jsonl line)."""
 
     def __init__(self) -> None:
         self._progress: Progress | None = None
@@ -47,13 +48,20 @@ class RichProgress(Callback):
             rate="",
         )
 
-    def on_step_end(self, trainer, metrics: dict[str, float]) -> None:
+    def on_step_end(self, trainer, metrics) -> None:
+        # The step count only: reading the losses here would wait for the GPU every step.
         if self._progress is None:
             return
-        losses = " ".join(f"{k} {v:.3g}" for k, v in list(metrics.items())[:6])
         task = self._progress.tasks[0]
         rate = f"{task.speed:.2f} it/s" if task.speed else ""
-        self._progress.update(self._task, completed=trainer.step, losses=losses, rate=rate)
+        self._progress.update(self._task, completed=trainer.step, rate=rate)
+
+    def on_log(self, trainer, record: dict[str, Any]) -> None:
+        # The losses shown are the means of the last log_every steps (metrics.jsonl's numbers).
+        if self._progress is None or "losses" not in record:
+            return
+        losses = " ".join(f"{k} {v:.3g}" for k, v in list(record["losses"].items())[:6])
+        self._progress.update(self._task, losses=losses)
 
     def on_checkpoint(self, trainer, path) -> None:
         if self._progress is not None:

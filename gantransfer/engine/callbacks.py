@@ -12,6 +12,7 @@ import datetime
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +35,10 @@ class Callback:
     def on_train_start(self, trainer: Trainer) -> None:
         """After setup (and resume), before the first step of this ``fit`` call."""
 
-    def on_step_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
-        """After every step; ``metrics`` are that step's losses as floats."""
+    def on_step_end(self, trainer: Trainer, metrics: Mapping[str, float]) -> None:
+        """After every step; ``metrics`` maps that step's loss names to floats. The losses stay
+        on the device until a value is read: reading one waits for the device (a host sync
+        per step on a GPU); the names alone do not. Per-interval means come to :meth:`on_log`."""
 
     def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
         """When a line is added to metrics.jsonl; ``record`` is that line."""

@@ -1,7 +1,10 @@
 """The Trainer: runs any GANModel with checkpoints, exact resume, samples and metrics.
 
 The loop is deliberately plain: for each batch, call ``model.train_step(batch, ctx)``, step the
-LR schedulers, then log / sample / checkpoint on their schedules. Everything that must survive a
+LR schedulers, then log / sample / checkpoint on their schedules. The losses a step returns stay
+tensors on the device: they are read to the host together, once per ``log_every`` steps (one
+``tolist()``, see :func:`read_losses`), not once per loss per step, so logging adds no host sync
+to a step. Everything that must survive a
 restart (weights, optimizer/scheduler/scaler state, EMA, RNG states, data position, the fixed
 sample inputs) goes into the checkpoint, so ``fit(resume="auto")`` continues bit-identically.
 
@@ -18,12 +21,13 @@ import os
 import random
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..config import to_plain
@@ -127,7 +131,8 @@ class Trainer:
             )
         self.total_steps = config.steps or config.epochs * self.steps_per_epoch  # type: ignore[operator]
         self.step = self.start_step = self.epoch = self.position = 0
-        self.latest_losses: dict[str, float] = {}
+        self._last_losses: Mapping[str, float] = {}  # the latest step's, read on demand
+        self._unread: list[dict[str, Any]] = []  # train_step outputs since the last log line
         self.its_per_sec = 0.0
         self.consecutive_nonfinite = 0
         self.sample_inputs: Any = None
@@ -140,6 +145,12 @@ class Trainer:
         self._stopped_gracefully = False  # all ranks stopped together on Ctrl-C (and saved)
         self._saved_step = -1  # the step of the last checkpoint this run wrote
         self._lock: rundir.RunLock | None = None  # the run directory's lock (rank 0, during fit)
+
+    @property
+    def latest_losses(self) -> Mapping[str, float]:
+        """The latest step's losses as floats. Reading a value waits for the device (a host
+        sync); the keys alone do not. Empty before the first step."""
+        return self._last_losses
 
     # -- public ----------------------------------------------------------------------------
     def fit(self, resume: str | os.PathLike[str] | None = None, *, overwrite: bool = False
@@ -333,8 +344,6 @@ class Trainer:
             self.sampler.set_position(self.position)
             for batch in self.loader:
                 self._train_one(batch)
-                for k, v in self.latest_losses.items():
-                    sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 step_epoch = self.epoch
                 if self.position >= self.steps_per_epoch * cfg.batch_size or (
@@ -342,6 +351,12 @@ class Trainer:
                     self.epoch, self.position = self.epoch + 1, 0  # the epoch is complete
                 last = self.step >= self.total_steps
                 if self.step % cfg.log_every == 0 or last:
+                    # The interval's losses, read in one go; summed in step order as floats
+                    # (the same numbers as reading each step's losses with float()).
+                    for losses in read_losses(self._unread):
+                        for k, v in losses.items():
+                            sums[k] = sums.get(k, 0.0) + v
+                    self._unread = []
                     now = time.perf_counter()
                     self.its_per_sec = count / max(now - t_log, 1e-9)
                     # Logged losses are the mean over ranks (every rank logs at the same steps).
@@ -379,9 +394,12 @@ class Trainer:
         self.step += 1
         self.position += next(iter(batch.values())).shape[0]
         self._in_step = False
-        self.latest_losses = {k: float(v) for k, v in (out or {}).items()}
+        # Kept on the device: read at the next log line (or when a callback reads a value).
+        raw = {k: v.detach() if torch.is_tensor(v) else v for k, v in (out or {}).items()}
+        self._unread.append(raw)
+        self._last_losses = StepLosses(raw)
         for cb in self._hooks:
-            cb.on_step_end(self, self.latest_losses)
+            cb.on_step_end(self, self._last_losses)
         if ctx.skipped_this_step:
             self.consecutive_nonfinite += 1
             if self.consecutive_nonfinite >= self.config.max_nonfinite_steps:
@@ -491,6 +509,56 @@ class Trainer:
         if self.data_config is not None:  # a Dataset object has no config to record
             resolved["data"] = to_plain(self.data_config)
         return resolved
+
+
+def read_losses(steps: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:
+    """Steps' losses (``{name: scalar tensor or number}`` each) as floats, reading every tensor
+    to the host in one transfer: one ``torch.stack(...).tolist()`` per device, in float64 (exact
+    for fp32, fp16 and bf16 values, so each float equals ``float(v)``). Raises ValueError
+    naming the loss when a value is not a one-element tensor or a number."""
+    by_device: dict[torch.device, list[tuple[int, str, Tensor]]] = {}
+    out: list[dict[str, float]] = [{} for _ in steps]
+    for i, losses in enumerate(steps):
+        for k, v in losses.items():
+            if torch.is_tensor(v):
+                if v.numel() != 1:
+                    raise ValueError(f"train_step returned {k!r} with shape {tuple(v.shape)}; "
+                                     "return one-element tensors (e.g. loss.detach())")
+                by_device.setdefault(v.device, []).append((i, k, v))
+            else:
+                out[i][k] = float(v)
+    for items in by_device.values():
+        values = torch.stack([v.reshape(()).to(torch.float64) for _, _, v in items]).tolist()
+        for (i, k, _), value in zip(items, values, strict=True):
+            out[i][k] = value
+    # Keys in the order train_step returned them.
+    return [{k: done[k] for k in losses} for losses, done in zip(steps, out, strict=True)]
+
+
+class StepLosses(Mapping[str, float]):
+    """One step's losses as a read-only mapping of floats that reads the device only when a
+    value is first asked for (iterating the names or ``len`` does not)."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+        self._floats: dict[str, float] | None = None
+
+    def _read(self) -> dict[str, float]:
+        if self._floats is None:
+            self._floats = read_losses([self._raw])[0]
+        return self._floats
+
+    def __getitem__(self, key: str) -> float:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __repr__(self) -> str:
+        return f"StepLosses({self._read()!r})"
 
 
 def _check_labels(model: Any, dataset: Any) -> None:

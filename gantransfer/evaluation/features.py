@@ -16,7 +16,6 @@ network on batches of the prepared images.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,6 +30,7 @@ from torch import Tensor
 from ..data.folders import ImageReadError, list_images
 from ..data.images import read_image
 from ..pixels import to_uint8
+from ..precision import exact_float32
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -141,22 +141,6 @@ def _take(iterator: Iterator[Path], n: int) -> list[Path]:
     return [path for _, path in zip(range(n), iterator, strict=False)]
 
 
-@contextlib.contextmanager
-def _exact_float32(device: torch.device) -> Iterator[None]:
-    # cuDNN convolutions default to TF32 on Ampere and newer GPUs (10 mantissa bits), which moves
-    # features by ~1e-3; FID is defined in float32, and CPU and GPU should agree.
-    if device.type != "cuda":
-        yield
-        return
-    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    saved = cudnn.allow_tf32, matmul.allow_tf32
-    cudnn.allow_tf32 = matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        cudnn.allow_tf32, matmul.allow_tf32 = saved
-
-
 def _batches(images: Tensor | Iterable[Tensor]) -> Iterator[Tensor]:
     if isinstance(images, Tensor):
         yield images
@@ -217,7 +201,8 @@ def extract_features(images: Tensor | Iterable[Tensor] | Sequence[str | os.PathL
         if progress is not None:
             progress(stage, done, total)
 
-    with torch.inference_mode(), _exact_float32(device):
+    # FID is defined in float32, and CPU and GPU should agree: no TF32 (see exact_float32).
+    with torch.inference_mode(), exact_float32(device):
         for item in source:
             rgb = to_uint8_rgb(item).to(device)
             start = 0

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from ..precision import Precision
+from ..precision import Precision, exact_float32
 from ..targets import resolve_label
 from .images import BUCKET_RELATIVE
 from .runner import Translator, check_finite, resolve_compile
@@ -134,7 +134,13 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
             want_compile = False
     if bucket is None:
         bucket = BUCKET_RELATIVE if want_compile else 1
-    text = f"{chosen}, {'compiled' if want_compile else 'eager'}{style_text}"
+    if chosen is Precision.FP32 and device.type == "cuda":
+        # fp32 means IEEE float32 on a GPU too, not TF32: the same pixels (to 1 uint8 level) as
+        # the CPU and the fp32 ONNX export. Outside the compiled function: dynamo need not trace
+        # the flag changes.
+        forward, eager = true_float32(forward, device), true_float32(eager, device)
+    text = (f"{precision_text(chosen, device)}, {'compiled' if want_compile else 'eager'}"
+            f"{style_text}")
     if bucket == BUCKET_RELATIVE:
         text += ", sizes bucketed (padding < 1/8 of each side)"
     elif math.lcm(spec.size_divisor, bucket) > spec.size_divisor:
@@ -147,6 +153,24 @@ def torch_translator(model: GANModel, *, target: str | None = None, precision: s
                           plain, channels=spec.in_channels, divisor=spec.size_divisor,
                           min_size=spec.min_size, device=device),
                       source=model_source(model))
+
+
+def true_float32(fn: Callable[[Tensor], Tensor], device: torch.device
+                 ) -> Callable[[Tensor], Tensor]:
+    """``fn`` run under :func:`~gantransfer.precision.exact_float32` (TF32 off on CUDA, the
+    previous flags restored after each call)."""
+    def run(x: Tensor) -> Tensor:
+        with exact_float32(device):
+            return fn(x)
+    return run
+
+
+def precision_text(precision: Precision, device: torch.device) -> str:
+    """How the translator's summary names its precision: ``fp32 (TF32 off)`` on CUDA, where
+    fp32 could otherwise mean TF32 convolutions; the name elsewhere."""
+    if precision is Precision.FP32 and device.type == "cuda":
+        return "fp32 (TF32 off)"
+    return str(precision)
 
 
 def model_source(model: Any) -> str:

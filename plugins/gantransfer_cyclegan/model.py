@@ -102,7 +102,7 @@ class CycleGAN(GANModel):
         # when ctx.optimize skips the backward (non-finite loss) that would otherwise free it.
         logs, fake_a, fake_b = self._generator_step(real_a, real_b, ctx)
         logs.update(self._discriminator_step(real_a, real_b, fake_a, fake_b, ctx))
-        return {k: float(v) for k, v in logs.items()}
+        return logs  # detached scalar tensors: the trainer reads them once per log line
 
     def _generator_step(self, real_a: Tensor, real_b: Tensor, ctx: StepContext,
                         ) -> tuple[dict[str, Tensor], Tensor, Tensor]:

@@ -5,8 +5,10 @@ reduces oscillation. Semantics of the official ``ImagePool``: while the pool is 
 image is stored and returned; once full, with probability 0.5 a random stored image is returned
 and replaced by the new one, otherwise the new image is returned. ``size=0`` passes through.
 
-Randomness comes from torch's global RNG (on the images' device), which the engine saves and
-restores, and the stored images are part of :meth:`state_dict`, so a resumed run draws the same
+The random choices are drawn from torch's global CPU generator, whatever the images' device:
+deciding on the host needs no device-to-host round trip (a GPU step keeps running while the pool
+picks), and CPU draws give the same sequence as before on CPU runs. The engine saves and restores
+that generator, and the stored images are part of :meth:`state_dict`, so a resumed run draws the same
 images as an uninterrupted one.
 """
 
@@ -44,8 +46,9 @@ class ImagePool:
                 self.images.append(image)
                 out.append(image)
                 continue
-            if torch.rand((), device=image.device).item() > 0.5:
-                idx = int(torch.randint(0, self.size, (), device=image.device).item())
+            # CPU draws: .item() on a CPU tensor does not wait for the GPU.
+            if torch.rand(()).item() > 0.5:
+                idx = int(torch.randint(0, self.size, ()).item())
                 old = self.images[idx].to(image.device)
                 self.images[idx] = image
                 out.append(old)
