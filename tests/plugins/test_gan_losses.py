@@ -146,3 +146,42 @@ def test_dcgan_options_are_checked() -> None:
         gantransfer.get("dcgan", gan_mode="hinge", label_noise=0.1)
     with pytest.raises(ValueError, match="d_dropout"):
         gantransfer.get("dcgan", d_dropout=1.5)
+
+
+def test_conditional_dcgan_takes_the_stabilisers(tmp_path: Path) -> None:
+    """The stabilisers and the class-conditional D together: the gradient penalty calls a
+    projection D with its labels, dropout reaches it, concat D wraps a spectrally normed net."""
+    from gantransfer.data import DataConfig
+    from gantransfer.data.demo import make_classes
+    from gantransfer.engine import TrainConfig, Trainer
+    from gantransfer.nn import gradient_penalty
+
+    make_classes(tmp_path / "data", n_per_class=4, size=16, classes=2, seed=0)
+    data = DataConfig(root=str(tmp_path / "data"), load_size=16, crop_size=16)
+    names = sorted(p.name for p in (tmp_path / "data").iterdir())
+    for i, options in enumerate([
+        {"gan_mode": "wgangp", "d_dropout": 0.3},
+        {"gan_mode": "hinge", "d_spectral_norm": True, "d_conditioning": "concat"},
+    ]):
+        model = gantransfer.get("dcgan", image_size=16, ngf=4, ndf=4, nz=8, seed=0,
+                                labels=names, **options)
+        d = model.nets["d"]
+        if options.get("d_dropout"):
+            assert sum(isinstance(m, nn.Dropout) for m in d.modules()) == 2
+        if options.get("d_spectral_norm"):
+            assert "parametrizations" in "".join(d.state_dict())
+        trainer = Trainer(model, data, TrainConfig(steps=2, batch_size=4, device="cpu",
+                                                   num_workers=0, sample_every=10,
+                                                   checkpoint_every=10),
+                          tmp_path / f"run{i}", callbacks=())
+        trainer.fit()
+        assert all(math.isfinite(v) for v in trainer.latest_losses.values()), options
+
+    # Without its labels a conditional D refuses the call: the penalty must pass them.
+    real, fake = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16)
+    labels = torch.tensor([0, 1])
+    projection_d = gantransfer.get("dcgan", image_size=16, ngf=4, ndf=4, nz=8,
+                                   labels=names).nets["d"]
+    with pytest.raises(ValueError, match="labels"):
+        gradient_penalty(projection_d, real, fake)
+    assert float(gradient_penalty(projection_d, real, fake, extra=(labels,))) >= 0
