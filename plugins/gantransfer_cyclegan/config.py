@@ -22,6 +22,9 @@ class CycleGANConfig:
     netG: str = field("resnet_9blocks", help="generator network (registry name), e.g. "
                       "resnet_9blocks, resnet_6blocks, unet_256, unet_128")
     ngf: int = field(64, help="generator filters in the first conv layer")
+    generator_kwargs: dict[str, Any] = field(  # noqa: RUF009  (a default_factory field)
+        default_factory=dict, help="extra keyword arguments for the generator factory, e.g. "
+        "{n_downsampling = 0} for a full-resolution ResNet generator on small images")
     discriminator: str = field("patchgan", help="discriminator network (registry name): "
                                "patchgan, pixel, or a plugin's, e.g. vgg16 (official --netD)")
     ndf: int = field(64, help="discriminator filters in the first conv layer")
@@ -78,9 +81,10 @@ class CycleGANConfig:
         if self.crop_size > self.load_size:
             raise ValueError(f"cyclegan crop_size {self.crop_size} is larger than load_size "
                              f"{self.load_size}; set load_size >= crop_size")
-        if not isinstance(self.discriminator_kwargs, dict):
-            raise ValueError("cyclegan discriminator_kwargs must be a table/dict of keyword "
-                             f"arguments, got {type(self.discriminator_kwargs).__name__}")
+        for name in ("generator_kwargs", "discriminator_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"cyclegan {name} must be a table/dict of keyword "
+                                 f"arguments, got {type(getattr(self, name)).__name__}")
         for name in ("netG", "discriminator"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"cyclegan {name} must be a registry name such as "

@@ -56,9 +56,11 @@ class CycleGAN(GANModel):
         gen = {"ngf": c.ngf, "norm": c.norm, "dropout": c.dropout, "init": c.init,
                "init_gain": c.init_gain}
         self.nets["g_ab"] = gantransfer.build_network(
-            c.netG, optional=gen, in_channels=c.in_channels, out_channels=c.out_channels)
+            c.netG, optional=gen, overrides=c.generator_kwargs, in_channels=c.in_channels,
+            out_channels=c.out_channels)
         self.nets["g_ba"] = gantransfer.build_network(
-            c.netG, optional=gen, in_channels=c.out_channels, out_channels=c.in_channels)
+            c.netG, optional=gen, overrides=c.generator_kwargs, in_channels=c.out_channels,
+            out_channels=c.in_channels)
         disc = {"ndf": c.ndf, "n_layers": c.n_layers_D, "norm": c.norm, "init": c.init,
                 "init_gain": c.init_gain, "image_size": c.crop_size}
         self.nets["d_a"] = gantransfer.build_network(

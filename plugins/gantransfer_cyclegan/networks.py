@@ -33,32 +33,39 @@ def _init(net: nn.Module, init: str, init_gain: float) -> nn.Module:
 def resnet_9blocks(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                    norm: str = "instance", dropout: bool = False, init: str = "normal",
                    init_gain: float = 0.02, image_size: int | None = None,
-                   n_labels: int | None = None) -> ResnetGenerator:
+                   n_labels: int | None = None, n_downsampling: int = 2,
+                   upsample: str = "transpose") -> ResnetGenerator:
     """ResNet generator with 9 residual blocks (the CycleGAN default for 256 px images).
 
     Inputs: H, W multiples of 4, at least 8. 11,378,179 parameters at ``ngf=64``. With
     ``norm="conditional_instance"`` and ``n_labels`` it is a multi-style generator ``g(x, s)``.
+    ``n_downsampling`` (default 2, the official layout) of 1 or 0 keeps the residual blocks at
+    1/2 or full resolution, for small images (the built-in demo uses 0 at 32 px).
     """
     del image_size  # any size works
     net = ResnetGenerator(in_channels, out_channels, ngf=ngf, n_blocks=9, norm=norm,
-                          dropout=dropout, n_labels=n_labels)
+                          dropout=dropout, n_labels=n_labels,
+                          n_downsampling=n_downsampling, upsample=upsample)
     return _init(net, init, init_gain)
 
 
 def resnet_6blocks(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
                    norm: str = "instance", dropout: bool = False, init: str = "normal",
                    init_gain: float = 0.02, image_size: int | None = None,
-                   n_labels: int | None = None) -> ResnetGenerator:
+                   n_labels: int | None = None, n_downsampling: int = 2,
+                   upsample: str = "transpose") -> ResnetGenerator:
     """ResNet generator with 6 residual blocks (the CycleGAN choice for 128 px images)."""
     del image_size
     net = ResnetGenerator(in_channels, out_channels, ngf=ngf, n_blocks=6, norm=norm,
-                          dropout=dropout, n_labels=n_labels)
+                          dropout=dropout, n_labels=n_labels,
+                          n_downsampling=n_downsampling, upsample=upsample)
     return _init(net, init, init_gain)
 
 
 def unet_32(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
             norm: str = "instance", dropout: bool = False, init: str = "normal",
-            init_gain: float = 0.02, image_size: int | None = None) -> UnetGenerator:
+            init_gain: float = 0.02, image_size: int | None = None,
+            upsample: str = "transpose") -> UnetGenerator:
     """U-Net with 5 downsamplings (the fewest the U-Net takes): H, W multiples of 32.
 
     For small images: its outermost skip connection hands the input's pixels to the last layer,
@@ -66,27 +73,29 @@ def unet_32(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
     """
     del image_size
     net = UnetGenerator(in_channels, out_channels, num_downs=5, ngf=ngf, norm=norm,
-                        dropout=dropout)
+                        dropout=dropout, upsample=upsample)
     return _init(net, init, init_gain)
 
 
 def unet_128(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
              norm: str = "instance", dropout: bool = False, init: str = "normal",
-             init_gain: float = 0.02, image_size: int | None = None) -> UnetGenerator:
+             init_gain: float = 0.02, image_size: int | None = None,
+            upsample: str = "transpose") -> UnetGenerator:
     """U-Net with 7 downsamplings: H, W multiples of 128."""
     del image_size
     net = UnetGenerator(in_channels, out_channels, num_downs=7, ngf=ngf, norm=norm,
-                        dropout=dropout)
+                        dropout=dropout, upsample=upsample)
     return _init(net, init, init_gain)
 
 
 def unet_256(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
              norm: str = "instance", dropout: bool = False, init: str = "normal",
-             init_gain: float = 0.02, image_size: int | None = None) -> UnetGenerator:
+             init_gain: float = 0.02, image_size: int | None = None,
+            upsample: str = "transpose") -> UnetGenerator:
     """U-Net with 8 downsamplings: H, W multiples of 256."""
     del image_size
     net = UnetGenerator(in_channels, out_channels, num_downs=8, ngf=ngf, norm=norm,
-                        dropout=dropout)
+                        dropout=dropout, upsample=upsample)
     return _init(net, init, init_gain)
 
 

@@ -13,6 +13,8 @@ from torch import Tensor, nn
 
 from gantransfer.nn import CONDITIONAL_NORMS, SizeContract, norm_layer, run_layers, uses_bias
 
+from .unet import UPSAMPLING, upsampling_layer
+
 __all__ = ["ResnetBlock", "ResnetGenerator"]
 
 
@@ -51,11 +53,20 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """Image-to-image generator: 7×7 stem, two stride-2 downsamplings, ``n_blocks`` residual blocks,
-    two transposed-conv upsamplings, 7×7 output conv and Tanh.
+    """Image-to-image generator: 7×7 stem, ``n_downsampling`` stride-2 downsamplings (2, as in the
+    official code), ``n_blocks`` residual blocks, as many transposed-conv upsamplings, 7×7 output
+    conv and Tanh.
 
-    Input ``N×in_channels×H×W`` in [-1, 1], H and W multiples of 4 (two stride-2 steps) and at
+    Input ``N×in_channels×H×W`` in [-1, 1], H and W multiples of ``2**n_downsampling`` and at
     least 8 (the reflection pads at H/4 need 2 px); output ``N×out_channels×H×W`` in [-1, 1].
+
+    ``upsample="resize"`` replaces the transposed convs by nearest ×2 + 3×3 conv (no
+    checkerboard pattern; see :func:`~gantransfer_cyclegan.unet.upsampling_layer`).
+
+    ``n_downsampling`` below 2 keeps more resolution in the residual blocks (as pix2pixHD's
+    ``n_downsample_global``): for small images (32–64 px), where two halvings leave an 8×8 or
+    16×16 trunk that blurs edges, at the price of more compute per block. 0 runs the whole
+    network at full resolution.
 
     With ``norm="conditional_instance"`` and ``n_labels`` every norm layer is a
     :class:`~gantransfer.nn.ConditionalInstanceNorm2d` (a scale and shift per style, Dumoulin et
@@ -64,14 +75,23 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, *, ngf: int = 64,
                  n_blocks: int = 9, norm: str = "instance", dropout: bool = False,
-                 n_labels: int | None = None) -> None:
+                 n_labels: int | None = None, n_downsampling: int = 2,
+                 upsample: str = "transpose") -> None:
         super().__init__()
         self.accepts_labels = norm in CONDITIONAL_NORMS
-        # Two stride-2 steps need multiples of 4; ReflectionPad(1) at the H/4 bottleneck needs
-        # H/4 >= 2, so H >= 8. Checked before training, used to pad inputs at inference.
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+        if isinstance(n_downsampling, bool) or n_downsampling not in (0, 1, 2, 3, 4):
+            raise ValueError(f"n_downsampling must be an integer from 0 to 4, got "
+                             f"{n_downsampling!r}")
+        # k stride-2 steps need multiples of 2**k; ReflectionPad(1) at the bottleneck needs it
+        # 2 px wide, and the 7x7 stem's ReflectionPad(3) needs 4 px: at least 8 px in all.
+        # Checked before training, used to pad inputs at inference.
+        divisor = 2**n_downsampling
         self.size_contract = SizeContract(
-            divisor=4, min_size=8, reason="ResNet generator: two stride-2 steps need multiples "
-            "of 4, the reflection pads at 1/4 size need 8 px")
+            divisor=divisor, min_size=max(8, 2 * divisor),
+            reason=f"ResNet generator: {n_downsampling} stride-2 steps need multiples of "
+            f"{divisor}, the reflection pads need at least {max(8, 2 * divisor)} px")
         # The same as plain attributes, for code written before contracts (ExportSpec readers).
         self.size_divisor, self.min_size = self.size_contract.divisor, self.size_contract.min_size
         if n_blocks < 0:
@@ -83,20 +103,21 @@ class ResnetGenerator(nn.Module):
             make_norm(ngf),
             nn.ReLU(True),
         ]
-        for i in range(2):  # downsampling: ngf -> 2ngf -> 4ngf
+        for i in range(n_downsampling):  # downsampling: ngf -> 2ngf -> 4ngf (for 2 steps)
             mult = 2**i
             layers += [
                 nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=bias),
                 make_norm(ngf * mult * 2),
                 nn.ReLU(True),
             ]
-        layers += [ResnetBlock(ngf * 4, norm=norm, dropout=dropout, n_labels=n_labels)
+        trunk = ngf * 2**n_downsampling
+        layers += [ResnetBlock(trunk, norm=norm, dropout=dropout, n_labels=n_labels)
                    for _ in range(n_blocks)]
-        for i in range(2):  # upsampling: 4ngf -> 2ngf -> ngf
-            mult = 2 ** (2 - i)
+        for i in range(n_downsampling):  # upsampling: 4ngf -> 2ngf -> ngf (for 2 steps)
+            mult = 2 ** (n_downsampling - i)
             layers += [
-                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, kernel_size=3, stride=2, padding=1,
-                                   output_padding=1, bias=bias),
+                upsampling_layer(ngf * mult, ngf * mult // 2, kind=upsample, bias=bias,
+                                 kernel_size=3, output_padding=1),
                 make_norm(ngf * mult // 2),
                 nn.ReLU(True),
             ]

@@ -22,7 +22,28 @@ from torch import Tensor, nn
 
 from gantransfer.nn import SizeContract, norm_layer, uses_bias
 
-__all__ = ["UnetGenerator", "UnetSkipBlock"]
+__all__ = ["UPSAMPLING", "UnetGenerator", "UnetSkipBlock", "upsampling_layer"]
+
+UPSAMPLING = ("transpose", "resize")
+
+
+def upsampling_layer(in_channels: int, out_channels: int, *, kind: str, bias: bool,
+                     kernel_size: int = 4, output_padding: int = 0) -> nn.Module:
+    """A ×2 upsampling conv: ``"transpose"`` (a stride-2 transposed conv, the official layers)
+    or ``"resize"`` (nearest-neighbour ×2 then a 3×3 conv, Odena et al. 2016: every output pixel
+    gets the same number of kernel taps, so no checkerboard pattern is built in).
+
+    Raises:
+        ValueError: an unknown ``kind``.
+    """
+    if kind == "transpose":
+        return nn.ConvTranspose2d(in_channels, out_channels, kernel_size=kernel_size, stride=2,
+                                  padding=1, output_padding=output_padding, bias=bias)
+    if kind == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1,
+                                       bias=bias))
+    raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {kind!r}")
 
 
 class UnetSkipBlock(nn.Module):
@@ -30,7 +51,8 @@ class UnetSkipBlock(nn.Module):
 
     def __init__(self, outer_nc: int, inner_nc: int, *, in_nc: int | None = None,
                  submodule: nn.Module | None = None, outermost: bool = False,
-                 innermost: bool = False, norm: str = "instance", dropout: bool = False) -> None:
+                 innermost: bool = False, norm: str = "instance", dropout: bool = False,
+                 upsample: str = "transpose") -> None:
         super().__init__()
         self.outermost = outermost
         make_norm, bias = norm_layer(norm), uses_bias(norm)
@@ -44,7 +66,7 @@ class UnetSkipBlock(nn.Module):
                 submodule,
                 nn.ReLU(True),
                 # Followed by Tanh, not a norm: always a bias.
-                nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1),
+                upsampling_layer(inner_nc * 2, outer_nc, kind=upsample, bias=True),
                 nn.Tanh(),
             ]
         elif innermost:
@@ -52,7 +74,7 @@ class UnetSkipBlock(nn.Module):
                 nn.LeakyReLU(0.2),
                 down_conv,  # no norm at the bottleneck (a 1×1 map has no instance statistics)
                 nn.ReLU(True),
-                nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias),
+                upsampling_layer(inner_nc, outer_nc, kind=upsample, bias=bias),
                 make_norm(outer_nc),
             ]
         else:
@@ -64,8 +86,7 @@ class UnetSkipBlock(nn.Module):
                 make_norm(inner_nc),
                 submodule,
                 nn.ReLU(True),
-                nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1,
-                                   bias=bias),
+                upsampling_layer(inner_nc * 2, outer_nc, kind=upsample, bias=bias),
                 make_norm(outer_nc),
             ]
             if dropout:
@@ -88,12 +109,16 @@ class UnetGenerator(nn.Module):
 
     Input ``N×in_channels×H×W`` with H, W multiples of ``2**num_downs`` (the bottleneck is 1×1
     at the smallest size); output ``N×out_channels×H×W`` in [-1, 1]. ``dropout`` puts
-    Dropout(0.5) in the ``num_downs - 5`` middle blocks of width ``8*ngf``.
+    Dropout(0.5) in the ``num_downs - 5`` middle blocks of width ``8*ngf``. ``upsample``:
+    ``"transpose"`` (official) or ``"resize"`` (see :func:`upsampling_layer`).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, *, num_downs: int = 8,
-                 ngf: int = 64, norm: str = "instance", dropout: bool = False) -> None:
+                 ngf: int = 64, norm: str = "instance", dropout: bool = False,
+                 upsample: str = "transpose") -> None:
         super().__init__()
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
         if num_downs < 5:
             raise ValueError(f"U-Net num_downs must be >= 5, got {num_downs}")
         # Every level halves the size down to a 1×1 bottleneck.
@@ -103,15 +128,16 @@ class UnetGenerator(nn.Module):
             f"down to a 1x1 bottleneck need multiples of {side}")
         # The same as plain attributes, for code written before contracts (ExportSpec readers).
         self.size_divisor, self.min_size = side, side
-        block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, norm=norm)
+        up = {"norm": norm, "upsample": upsample}
+        block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, **up)
         for _ in range(num_downs - 5):
-            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=norm, dropout=dropout)
+            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, dropout=dropout, **up)
         # Widths shrink from 8ngf to ngf towards the image.
-        block = UnetSkipBlock(ngf * 4, ngf * 8, submodule=block, norm=norm)
-        block = UnetSkipBlock(ngf * 2, ngf * 4, submodule=block, norm=norm)
-        block = UnetSkipBlock(ngf, ngf * 2, submodule=block, norm=norm)
+        block = UnetSkipBlock(ngf * 4, ngf * 8, submodule=block, **up)
+        block = UnetSkipBlock(ngf * 2, ngf * 4, submodule=block, **up)
+        block = UnetSkipBlock(ngf, ngf * 2, submodule=block, **up)
         self.model = UnetSkipBlock(out_channels, ngf, in_nc=in_channels, submodule=block,
-                                   outermost=True, norm=norm)
+                                   outermost=True, **up)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)

@@ -220,6 +220,76 @@ def test_resnet_runs_at_its_minimum_size_and_rejects_smaller():
         g(torch.zeros(1, 3, 4, 4))  # a 1x1 bottleneck: no instance statistics, no reflection
 
 
+@pytest.mark.parametrize(("n_down", "divisor"), [(0, 1), (1, 2), (2, 4), (3, 8)])
+def test_resnet_n_downsampling_sets_the_trunk_resolution_width_and_size_contract(n_down, divisor):
+    g = gantransfer.get_network("resnet_6blocks", ngf=4, n_downsampling=n_down)
+    seen = []
+    block = next(m for m in g.modules() if type(m).__name__ == "ResnetBlock")
+    block.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    assert g(torch.zeros(1, 3, 16, 24)).shape == (1, 3, 16, 24)
+    # The residual blocks run at 1/2**n of the input and 4 * 2**n channels.
+    assert seen == [(1, 4 * divisor, 16 // divisor, 24 // divisor)]
+    assert (g.size_contract.divisor, g.size_contract.min_size) == (divisor, max(8, 2 * divisor))
+    assert g.size_divisor == divisor
+
+
+def test_resnet_default_is_the_official_two_downsamplings():
+    assert (gantransfer.get_network("resnet_6blocks", ngf=4).state_dict().keys()
+            == gantransfer.get_network("resnet_6blocks", ngf=4, n_downsampling=2)
+            .state_dict().keys())
+
+
+@pytest.mark.parametrize("bad", [-1, 5, 1.5, True])
+def test_resnet_rejects_a_bad_n_downsampling_naming_it(bad):
+    with pytest.raises(ValueError, match="n_downsampling"):
+        gantransfer.get_network("resnet_6blocks", ngf=4, n_downsampling=bad)
+
+
+@pytest.mark.parametrize(("name", "size", "kwargs"), [
+    ("unet_32", 32, {}), ("unet_128", 128, {}), ("resnet_6blocks", 16, {}),
+    ("resnet_6blocks", 16, {"n_downsampling": 1})])
+def test_resize_upsampling_replaces_every_transposed_conv_and_keeps_sizes(name, size, kwargs):
+    g = gantransfer.get_network(name, ngf=2, upsample="resize", **kwargs)
+    official = gantransfer.get_network(name, ngf=2, **kwargs)
+    assert not any(isinstance(m, nn.ConvTranspose2d) for m in g.modules())
+    n_up = sum(isinstance(m, nn.ConvTranspose2d) for m in official.modules())
+    assert sum(isinstance(m, nn.Upsample) for m in g.modules()) == n_up > 0
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    assert g(x).shape == official(x).shape == (2, 3, size, size)
+
+
+def test_resize_upsampling_has_no_checkerboard_from_a_constant_input():
+    # A transposed conv with stride 2 gives the even and odd output pixels different kernel
+    # taps, so a constant input comes out with a 2-pixel period (Odena et al. 2016); a
+    # resize-convolution gives every interior pixel the same taps.
+    from gantransfer_cyclegan.unet import upsampling_layer
+
+    torch.manual_seed(0)
+    x = torch.ones(1, 4, 8, 8)
+    for kind, periodic in (("transpose", True), ("resize", False)):
+        y = upsampling_layer(4, 1, kind=kind, bias=False)(x)[0, 0, 2:-2, 2:-2].detach()
+        spread = float(y.max() - y.min())
+        assert (spread > 1e-3) is periodic, (kind, spread)
+    with pytest.raises(ValueError, match="upsample must be one of transpose, resize"):
+        gantransfer.get_network("unet_32", upsample="bilinear")
+    with pytest.raises(ValueError, match="upsample"):
+        gantransfer.get_network("resnet_9blocks", upsample="bilinear")
+
+
+def test_cyclegan_passes_generator_kwargs_to_both_generators():
+    model = gantransfer.get("cyclegan", netG="resnet_6blocks", ngf=4, ndf=4,
+                            generator_kwargs={"n_downsampling": 0})
+    for name in ("g_ab", "g_ba"):
+        assert model.nets[name].size_contract.divisor == 1
+        # No stride-2 conv anywhere: the whole generator runs at full resolution.
+        assert all(m.stride == (1, 1) for m in model.nets[name].modules()
+                   if isinstance(m, nn.Conv2d))
+    with pytest.raises(ValueError, match="generator_kwargs"):
+        gantransfer.get("cyclegan", generator_kwargs=[("n_downsampling", 0)])
+    with pytest.raises(TypeError, match="nope"):
+        gantransfer.get("cyclegan", netG="resnet_6blocks", generator_kwargs={"nope": 1})
+
+
 def test_factories_apply_init_gain():
     g = gantransfer.get_network("patchgan", ndf=8, init="normal", init_gain=0.02)
     w = g.model[2].weight.detach()
