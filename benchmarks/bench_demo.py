@@ -179,6 +179,9 @@ def _mean_se(values: list[float], digits: int = 2) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
+    # A recipe run twice with the same seed gives the same numbers (the run is deterministic):
+    # count it once.
+    rows = list({(r["recipe"], r["seed"]): r for r in rows}.values())
     lines = ["| recipe | steps | batch | held-out PSNR (dB) | SSIM | CPU s | seeds |", "|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["recipe"] for r in rows):
         sel = [r for r in rows if r["recipe"] == name]

@@ -72,6 +72,11 @@ PHOTO_CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "hinge_sn": ({"gan_mode": "hinge", "d_spectral_norm": True}, {}),
     "fast": ({"lambda_identity": 0.0, "lr": 5e-4}, {}),
     "fast_tc": ({"lambda_identity": 0.0, "lr": 5e-4}, {"d_augment": "translation,cutout"}),
+    # The ResNet generator's residual blocks at full resolution (no stride-2 steps: the same
+    # multiply-adds per block at ngf 16 as the official 1/4-resolution trunk at 4*ngf), without
+    # and with instance norm (the demo's recipe, benchmarks/bench_demo.py).
+    "full_res": ({"generator_kwargs": {"n_downsampling": 0}}, {}),
+    "full_res_nonorm": ({"generator_kwargs": {"n_downsampling": 0}, "norm": "none"}, {}),
 }
 DCGAN_CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "default": ({}, {}),
