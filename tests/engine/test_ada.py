@@ -165,6 +165,22 @@ def test_p_falls_when_the_discriminator_stops_overfitting() -> None:
     assert strength.p == pytest.approx(0.4, abs=1e-12)
 
 
+def test_the_signs_are_read_from_the_device_once_per_interval(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # On a GPU each read is a host sync; the counting must not add one per step.
+    reads: list[str] = []
+    for name in ("tolist", "item", "__bool__", "__int__", "__float__"):
+        def spy(self: torch.Tensor, *args: Any, _original: Any = getattr(torch.Tensor, name),
+                _name: str = name, **kwargs: Any) -> Any:
+            reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    strength = _run_steps(Constant(3.0), 6, interval=2)
+    monkeypatch.undo()
+    assert reads == ["tolist"] * 3 and strength.p > 0
+
+
 @pytest.mark.parametrize("call", ["frozen", "no_grad"])
 def test_outputs_outside_a_discriminator_step_are_not_counted(call: str) -> None:
     with pytest.raises(ValueError, match=r"constant.*real=0.*d_augment_target=0"):
