@@ -53,7 +53,8 @@ class StepContext(Protocol):
         ...
 
     def discriminate(self, d: nn.Module, *batches: Any,
-                     channel_groups: Sequence[int] | None = None) -> tuple[Any, ...]:
+                     channel_groups: Sequence[int] | None = None, real: int | None = None,
+                     threshold: float = 0.0) -> tuple[Any, ...]:
         """``d``'s output for each batch (a tensor or a tuple of ``d``'s arguments), every batch
         judged as if alone: one concatenated forward only where that is exact (no batch
         statistics), else one forward each. See :func:`gantransfer.nn.discriminate`.
@@ -61,8 +62,18 @@ class StepContext(Protocol):
         Call every discriminator through this, in the D step (``real, fake``) and in the G step
         (``fake``): it is where the engine applies what it does to discriminator inputs (the
         run's differentiable augmentation, ``TrainConfig.d_augment``, to the image of every
-        batch). Images stacked along the channels pass ``channel_groups`` (pix2pix: ``(C_in,
-        C_out)``) so the parts share geometric transforms and get colour per part.
+        batch, each op with the run's probability ``p``). Images stacked along the channels pass
+        ``channel_groups`` (pix2pix: ``(C_in, C_out)``) so the parts share geometric transforms
+        and get colour per part.
+
+        In the D step, mark the batch of real training images: ``real`` is its index, and
+        ``threshold`` the output that separates real from fake for the model's loss
+        (``GANLoss.threshold``: 0 for logits and critics, 0.5 for lsgan). Adaptive augmentation
+        (``TrainConfig.d_augment_target``, ADA) sets ``p`` from ``sign(D(real) - threshold)``
+        over these outputs (the first head when ``d`` returns several). Only discriminator
+        steps count: a call inside ``ctx.frozen(d)`` or ``torch.no_grad()`` records nothing, so
+        passing ``real=`` in the G step too is harmless. Both keywords are optional; a model that
+        never passes ``real=`` trains as before, and a run with ADA on tells it to.
         """
         ...
 

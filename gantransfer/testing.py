@@ -40,12 +40,14 @@ __all__ = [
     "check_train_steps",
     "conformance_tests",
     "make_fake_data",
+    "shift_outputs",
 ]
 
 Overrides = Mapping[str, Any] | None
 Check = Callable[[str, Overrides, "str | os.PathLike[str]"], None]
 
 _SEED = 0
+_BATCH = 2
 
 
 # -- fake data ---------------------------------------------------------------------------------
@@ -129,19 +131,45 @@ def _data_for(model: Any, root: Path) -> Path:
 
 
 def _train(name: str, overrides: Overrides, data_root: Path, run_dir: Path, steps: int, *,
-           resume: str | None = None, d_augment: str = "") -> Any:
+           resume: str | None = None, d_augment: str = "",
+           adaptive: Mapping[str, Any] | None = None, shift_d: float = 0.0) -> Any:
+    """Train ``steps`` steps at batch 2; ``adaptive``: TrainConfig's d_augment_* settings;
+    ``shift_d``: a constant added to every discriminator output (see :func:`shift_outputs`)."""
     from .data import DataConfig
     from .engine import TrainConfig, Trainer
 
     model = _build(name, overrides)
+    if shift_d:
+        shift_outputs(model, shift_d)
     # No workers: spawning them costs more than these tiny batches. Samples and checkpoint are
     # written at the end only.
-    config = TrainConfig(steps=steps, batch_size=2, device="cpu", seed=_SEED, log_every=1,
+    config = TrainConfig(steps=steps, batch_size=_BATCH, device="cpu", seed=_SEED, log_every=1,
                          sample_every=0, sample_count=2, checkpoint_every=0, num_workers=0,
-                         d_augment=d_augment)
+                         d_augment=d_augment, **dict(adaptive or {}))
     trainer = Trainer(model, DataConfig(root=str(data_root)), config, run_dir, callbacks=())
     trainer.fit(resume=resume)
     return trainer
+
+
+def shift_outputs(model: Any, shift: float) -> list[Any]:
+    """Add ``shift`` to the output (the first head, for a net that returns several) of every
+    discriminator of ``model`` (its nets outside :meth:`GANModel.generator_names`), with forward
+    hooks; returns the hook handles (``.remove()`` undoes it).
+
+    A large positive ``shift`` makes every discriminator call everything real, confidently: the
+    overfitting that adaptive augmentation reacts to, without training a model until it
+    overfits. A large negative one makes them call everything fake.
+    """
+    def hook(module: Any, args: Any, out: Any) -> Any:
+        if isinstance(out, torch.Tensor):
+            return out + shift
+        if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+            return type(out)([out[0] + shift, *out[1:]])
+        return out
+
+    generators = set(model.generator_names())
+    return [net.register_forward_hook(hook) for name, net in model.nets.items()
+            if name not in generators]
 
 
 def _assert_equal_states(name: str, a: Mapping[str, Any], b: Mapping[str, Any],
@@ -220,7 +248,11 @@ def check_augmented_discriminator(name: str, overrides: Overrides,
                                   tmp_path: str | os.PathLike[str], *, steps: int = 4) -> None:
     """With ``TrainConfig.d_augment`` on, the model's discriminators see augmented images (its
     D-step weights after one step differ from a run without augmentation, which is what happens
-    when every D call goes through ``ctx.discriminate``), and exact resume still holds."""
+    when every D call goes through ``ctx.discriminate``). With adaptive strength (ADA,
+    ``d_augment_target``) on as well, the model marks its real batch in the D step
+    (``ctx.discriminate(d, real, fake, real=0, threshold=...)``): while its discriminators are
+    made to call everything real (:func:`shift_outputs`), ``p`` rises by the images of every
+    step over ``d_augment_speed``, as ADA says; and exact resume holds, weights and ``p``."""
     tmp = Path(tmp_path)
     data = _data_for(_build(name, overrides), tmp / "data")
     policy = "color,translation,cutout"
@@ -231,12 +263,29 @@ def check_augmented_discriminator(name: str, overrides: Overrides,
                if isinstance(a[k], torch.Tensor) and a[k].is_floating_point()), (
         f"{name}: d_augment changed nothing; call every discriminator through "
         "ctx.discriminate(d, real, fake) so the engine can augment its inputs")
-    straight = _train(name, overrides, data, tmp / "straight", steps, d_augment=policy)
-    _train(name, overrides, data, tmp / "split", steps // 2, d_augment=policy)
-    resumed = _train(name, overrides, data, tmp / "split", steps, resume="auto",
-                     d_augment=policy)
+    # p = images / speed after every step (interval 1): 0 at the first D step, ends at 0.5, so
+    # the runs cover p = 0, masks with 0 < p < 1, and the restore of p at the split.
+    speed = 2 * steps * _BATCH
+    adaptive = {"d_augment_target": 0.6, "d_augment_interval": 1, "d_augment_speed": speed}
+    runs = {}
+    try:
+        for run, n, resume in (("straight", steps, None), ("split", steps // 2, None),
+                               ("split", steps, "auto")):
+            runs[run] = _train(name, overrides, data, tmp / run, n, resume=resume,
+                               d_augment=policy, adaptive=adaptive, shift_d=100.0)
+    except ValueError as exc:  # the engine's "mark the real batch" error, or another
+        raise AssertionError(f"{name}: training with adaptive augmentation failed: {exc}") from exc
+    straight, resumed = runs["straight"], runs["split"]
+    expected = min(1.0, steps * _BATCH / speed)
+    assert straight.augment.p == expected, (
+        f"{name}: with discriminators that call every real image real, ADA's p should be "
+        f"{expected} after {steps} steps, got {straight.augment.p}; pass real=<index of the "
+        "real batch> and threshold=<the loss's decision point> to ctx.discriminate in the "
+        "discriminator step")
+    assert resumed.augment.p == straight.augment.p, (
+        f"{name}: ADA's p after resume is {resumed.augment.p}, straight {straight.augment.p}")
     _assert_equal_states(name, straight.model.state_dict(), resumed.model.state_dict(),
-                         "model state after resume with d_augment")
+                         "model state after resume with d_augment and ADA")
 
 
 def check_load_from_checkpoint(name: str, overrides: Overrides,

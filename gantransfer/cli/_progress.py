@@ -61,6 +61,8 @@ class RichProgress(Callback):
         if self._progress is None or "losses" not in record:
             return
         losses = " ".join(f"{k} {v:.3g}" for k, v in list(record["losses"].items())[:6])
+        if "aug_p" in record:
+            losses += f" aug_p {record['aug_p']:.2f}"
         self._progress.update(self._task, losses=losses)
 
     def on_checkpoint(self, trainer, path) -> None:

@@ -76,6 +76,8 @@ class LogCallback(Callback):
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (trainer.total_steps - trainer.step) / rate if rate > 0 else 0.0
         losses = " ".join(f"{k} {v:.4g}" for k, v in record.get("losses", {}).items())
+        if "aug_p" in record:  # the strength of d_augment (adaptive or below 1)
+            losses += f" | aug_p {record['aug_p']:.4g}"
         self.logger.info(
             "step %d/%d | %.2f it/s | ETA %s | %s", trainer.step, trainer.total_steps,
             record.get("its", rate), datetime.timedelta(seconds=round(eta)), losses,

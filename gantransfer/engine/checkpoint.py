@@ -11,6 +11,8 @@ model config as plain data), ``train_config``, ``data_config`` (plain or None), 
 or None), ``optimizers``, ``schedulers``, ``scalers`` ({group: state_dict}), ``rng`` (torch CPU,
 CUDA, numpy and python states), ``step``, ``epoch``, ``data_position`` (samples this rank
 consumed in the current epoch), ``sample_inputs``, ``nonfinite`` (counters), ``optimizer_steps``,
+``augment`` (the strength of ``d_augment``: ADA's ``p`` and its running interval's sums, see
+:meth:`~gantransfer.engine.ada.AugmentStrength.state_dict`; absent in older files),
 ``versions`` (gantransfer, torch, plugin distribution and version), and last ``checksum``
 ({"algorithm", "digest"}: a content digest of every other key, see ``_checksum``), verified on
 every read. Files written before checksums existed have no ``checksum`` key and still load.
@@ -191,12 +193,13 @@ def versions_for(architecture: str | None) -> dict[str, Any]:
 
 
 # -- the training state -----------------------------------------------------------------------
-def training_state(run: Trainer, *, rng: dict[str, Any], rng_ranks: list[Any] | None
-                   ) -> dict[str, Any]:
+def training_state(run: Trainer, *, rng: dict[str, Any], rng_ranks: list[Any] | None,
+                   augment: dict[str, Any] | None = None) -> dict[str, Any]:
     """The checkpoint of ``run`` at its current step, laid out as the module docstring says.
 
     ``rng`` is this process's RNG state (:func:`get_rng_state`), ``rng_ranks`` every rank's
-    (None when they could not be gathered). The caller makes ``run.model.nets`` hold the plain
+    (None when they could not be gathered), ``augment`` the augmentation strength's state
+    (gathered over ranks by the caller). The caller makes ``run.model.nets`` hold the plain
     nets (state-dict keys without DDP's ``module.`` prefix).
     """
     return {
@@ -219,6 +222,7 @@ def training_state(run: Trainer, *, rng: dict[str, Any], rng_ranks: list[Any] | 
         "nonfinite": {"total": run.ctx.nonfinite_total,
                       "consecutive": run.consecutive_nonfinite},
         "optimizer_steps": dict(run.ctx.optimizer_steps),
+        "augment": augment,
         "best": run.best,  # the best evaluation so far (engine/evaluator.py)
         "versions": versions_for(run.arch_name),
     }
@@ -264,6 +268,7 @@ def restore_training_state(run: Trainer, data: dict[str, Any]) -> None:
     run.ctx.nonfinite_total = data["nonfinite"]["total"]
     run.consecutive_nonfinite = data["nonfinite"]["consecutive"]
     run.ctx.optimizer_steps.update(data.get("optimizer_steps", {}))
+    run.augment.load_state_dict(data.get("augment"), rank=run.rank)
     run.best = data.get("best")
     _restore_rng(run, data)
 

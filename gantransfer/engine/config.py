@@ -60,6 +60,21 @@ class TrainConfig:
         "", help="differentiable augmentation of every discriminator input, real and fake "
         "(DiffAugment): a comma-separated subset of color,translation,cutout; empty = off",
     )
+    d_augment_p: float = field(
+        1.0, help="probability in [0, 1] that each d_augment op is applied to each sample "
+        "(1 = always, DiffAugment); fixed unless d_augment_target is set",
+    )
+    d_augment_target: float = field(
+        0.0, help="adaptive augmentation (ADA): target in (0, 1) for r_t = E[sign(D(real))], "
+        "the paper uses 0.6; p starts at 0 and rises while D is more confident on real images "
+        "than this; 0 = off (p fixed at d_augment_p)",
+    )
+    d_augment_interval: int = field(4, help="ADA: steps between adjustments of p")
+    # ADA's 500k images suit runs of tens of millions of images; with 10k, p can cover [0, 1]
+    # within a few thousand images, the length of the short small-data runs this is for.
+    d_augment_speed: int = field(
+        10_000, help="ADA: training images over which p can go from 0 to 1 (the paper: 500k)",
+    )
     sync_batchnorm: bool = field(
         False, help="distributed runs: convert BatchNorm layers to SyncBatchNorm (CUDA/nccl)"
     )
@@ -109,9 +124,35 @@ class TrainConfig:
         if not isinstance(self.d_augment, str):
             raise ValueError("TrainConfig.d_augment must be a string such as "
                              f"'color,translation,cutout' (empty = off); got {self.d_augment!r}")
-        parse_policy(self.d_augment)  # names checked here, not at the first step
+        policy = parse_policy(self.d_augment)  # names checked here, not at the first step
+        self._check_augment_strength(bool(policy))
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None, got {self.grad_clip!r}")
+
+    def _check_augment_strength(self, augmenting: bool) -> None:
+        for name in ("d_augment_p", "d_augment_target"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"TrainConfig.{name} must be a number, got {value!r}")
+            setattr(self, name, float(value))
+        if not 0.0 <= self.d_augment_p <= 1.0:
+            raise ValueError("TrainConfig.d_augment_p must be a probability in [0, 1] (1 = "
+                             f"always augment), got {self.d_augment_p!r}")
+        if not 0.0 <= self.d_augment_target < 1.0:
+            raise ValueError("TrainConfig.d_augment_target must be in [0, 1): 0 = fixed p, "
+                             f"e.g. 0.6 for adaptive augmentation (ADA); got "
+                             f"{self.d_augment_target!r}")
+        for name in ("d_augment_interval", "d_augment_speed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {value!r}")
+        if self.d_augment_target > 0 and not augmenting:
+            raise ValueError("TrainConfig.d_augment_target adapts the strength of d_augment, "
+                             "which is off: name the augmentations too, e.g. "
+                             "d_augment='translation,cutout', or set d_augment_target=0")
+        if self.d_augment_target > 0 and self.d_augment_p != 1.0:
+            raise ValueError("TrainConfig.d_augment_p fixes p, d_augment_target adapts it "
+                             "(starting at 0): set one of them (d_augment_p=1 with a target)")
 
     def _check_eval(self) -> None:
         from .evaluator import EVAL_METRICS, LOGGERS

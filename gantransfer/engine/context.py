@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from ..nn import discriminate, parse_policy
 from ..precision import Precision
 from . import distributed
+from .ada import AugmentStrength
 from .ema import EMA
 
 if TYPE_CHECKING:
@@ -103,8 +104,11 @@ class EngineContext:
 
     Attributes read by models: ``step`` (steps completed before this one), ``epoch``, ``rank``,
     ``world_size``, ``device``. ``d_augment`` (names, empty = off) is the augmentation
-    :meth:`discriminate` applies to every discriminator input. Counters read by the trainer: ``skipped_this_step``,
-    ``nonfinite_total``, ``optimizer_steps`` (per group, saved in checkpoints).
+    :meth:`discriminate` applies to every discriminator input, each op to each sample with
+    probability ``augment.p`` (an :class:`~gantransfer.engine.ada.AugmentStrength`: fixed, or
+    adapted by ADA from the real outputs :meth:`discriminate` records; ``None``: p = 1).
+    Counters read by the trainer: ``skipped_this_step``, ``nonfinite_total``,
+    ``optimizer_steps`` (per group, saved in checkpoints).
     """
 
     def __init__(
@@ -121,6 +125,7 @@ class EngineContext:
         rank: int = 0,
         world_size: int = 1,
         d_augment: str | Sequence[str] = (),
+        augment: AugmentStrength | None = None,
     ) -> None:
         self.model = model
         self.optimizers = optimizers
@@ -133,6 +138,7 @@ class EngineContext:
         self.rank = rank
         self.world_size = world_size
         self.d_augment = parse_policy(d_augment)
+        self.augment = augment
         self.step = 0
         self.epoch = 0
         self.skipped_this_step = False
@@ -239,11 +245,37 @@ class EngineContext:
         return low_precision(norms, device=self.device, dtype=dtype)
 
     def discriminate(self, d: nn.Module, *batches: Any,
-                     channel_groups: Sequence[int] | None = None) -> tuple[Any, ...]:
+                     channel_groups: Sequence[int] | None = None, real: int | None = None,
+                     threshold: float = 0.0) -> tuple[Any, ...]:
         """``d`` on each batch as if alone, every image augmented with the run's ``d_augment``
-        first (see :func:`gantransfer.nn.discriminate`; ``channel_groups`` for images stacked
-        along the channels, e.g. pix2pix's ``(input, output)`` pairs)."""
-        return discriminate(d, *batches, augment=self.d_augment, channel_groups=channel_groups)
+        first, each op with probability ``augment.p`` (see :func:`gantransfer.nn.discriminate`;
+        ``channel_groups`` for images stacked along the channels, e.g. pix2pix's ``(input,
+        output)`` pairs).
+
+        ``real``: the index of the batch of real training images (None: none). With adaptive
+        augmentation on, ``sign(output - threshold)`` of that batch's output (the first head of
+        a ``d`` that returns several) is counted, but only in a discriminator step: while
+        gradients are enabled and ``d`` has trainable parameters (not inside
+        ``ctx.frozen(d)``). ``threshold``: the output that separates real from fake for the
+        model's loss (``GANLoss.threshold``: 0 for logits, 0.5 for lsgan).
+
+        Raises:
+            ValueError: ``real`` is not the index of one of ``batches`` (see also
+                :func:`gantransfer.nn.discriminate`).
+        """
+        if real is not None and (isinstance(real, bool) or not isinstance(real, int)
+                                 or not 0 <= real < len(batches)):
+            raise ValueError(f"real={real!r} must be the index of the real batch among the "
+                             f"{len(batches)} batch(es) given to discriminate (e.g. real=0)")
+        p = self.augment.p if self.augment is not None else 1.0
+        outputs = discriminate(d, *batches, augment=self.d_augment,
+                               channel_groups=channel_groups, p=p)
+        if (real is not None and self.augment is not None and self.augment.adaptive
+                and torch.is_grad_enabled() and any(q.requires_grad for q in d.parameters())):
+            out = outputs[real]
+            self.augment.record(out[0] if isinstance(out, (tuple, list)) else out,
+                                threshold=threshold)
+        return outputs
 
     # -- internals -------------------------------------------------------------------------
     def _plain_nets(self, names: list[str] | None = None) -> contextlib.AbstractContextManager[None]:

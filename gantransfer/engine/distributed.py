@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["NetWrapper", "PeerFailedError", "all_gather_objects", "all_reduce_mean", "any_rank",
            "barrier", "control_group", "init_from_env", "is_peer_failure", "max_over_ranks",
-           "param_digest"]
+           "param_digest", "sum_over_ranks"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,15 @@ def max_over_ranks(value: int, *, device: torch.device) -> int:
     t = torch.tensor([float(value)], device=device)
     _dist().all_reduce(t, op=_dist().ReduceOp.MAX)
     return int(t.item())
+
+
+def sum_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of every rank's ``values`` (same shape and dtype on every rank, on
+    this rank's device), in place, returned; ``values`` itself outside a distributed run.
+    Integer tensors sum exactly, whatever the order the ranks' parts arrive in."""
+    if is_active():
+        _dist().all_reduce(values)
+    return values
 
 
 def all_gather_objects(obj: Any, *, group: Any = None) -> list[Any]:

@@ -90,6 +90,9 @@ class TensorBoardLogger(Callback):
             self.writer.add_scalar(f"lr/{group}", value, step)
         if "its" in record:
             self.writer.add_scalar("its", record["its"], step)
+        for name in ("aug_p", "aug_rt"):  # the augmentation strength and ADA's heuristic
+            if name in record:
+                self.writer.add_scalar(name, record[name], step)
         self.writer.flush()  # an interrupted run keeps what it logged
 
     def on_eval(self, trainer: Trainer, record: dict[str, Any]) -> None:

@@ -32,9 +32,11 @@ from torch.utils.data import DataLoader
 
 from ..config import to_plain
 from ..device import resolve_device
+from ..nn import parse_policy
 from ..precision import Precision
 from . import checkpoint as ckpt
 from . import debug, distributed, loggers, rundir
+from .ada import AugmentStrength
 from .callbacks import Callback, LogCallback, MetricsWriter
 from .config import TrainConfig
 from .context import EngineContext, TrainingDivergedError
@@ -392,7 +394,10 @@ class Trainer:
             if ctx.optimizer_steps.get(group, 0) > 0:
                 scheduler.step()
         self.step += 1
-        self.position += next(iter(batch.values())).shape[0]
+        images = next(iter(batch.values())).shape[0]
+        self.position += images
+        # ADA: every d_augment_interval steps p moves (one host read, a collective under DDP).
+        self.augment.end_step(step=self.step, images=images)
         self._in_step = False
         # Kept on the device: read at the next log line (or when a callback reads a value).
         raw = {k: v.detach() if torch.is_tensor(v) else v for k, v in (out or {}).items()}
@@ -419,6 +424,10 @@ class Trainer:
             "its": round(self.its_per_sec, 4), "nonfinite": self.ctx.nonfinite_total,
             "time": round(time.time(), 3),
         }
+        if self.augment.logged:  # the strength of d_augment, when it is not simply 1
+            record["aug_p"] = self.augment.p
+            if self.augment.r_t is not None:
+                record["aug_rt"] = self.augment.r_t
         for cb in self._hooks:  # MetricsWriter first: it appends the line to metrics.jsonl
             cb.on_log(self, record)
 
@@ -462,10 +471,15 @@ class Trainer:
                         if self.precision.needs_grad_scaler else {})
         self.ema = (EMA(model.nets, model.generator_names(), decay=cfg.ema_decay)
                     if cfg.ema_decay is not None else None)
+        self.augment = AugmentStrength(
+            parse_policy(cfg.d_augment), p=cfg.d_augment_p, target=cfg.d_augment_target,
+            interval=cfg.d_augment_interval, speed=cfg.d_augment_speed, device=self.device,
+            arch=self.arch_name)
         self.ctx = EngineContext(model, optimizers=self.optimizers, groups=self.groups,
                                  scalers=self.scalers, precision=self.precision, device=self.device,
                                  grad_clip=cfg.grad_clip, ema=self.ema, rank=self.rank,
-                                 world_size=self.world_size, d_augment=cfg.d_augment)
+                                 world_size=self.world_size, d_augment=cfg.d_augment,
+                                 augment=self.augment)
         kwargs = dict(loader_kwargs(self.device, cfg.num_workers))
         # Any object with __len__ and __getitem__ works as a map-style dataset
         dataset = cast("Dataset[Any]", self.dataset)
@@ -492,8 +506,10 @@ class Trainer:
         # Every rank's RNG state, so a resumed distributed run draws the same noise per rank.
         rng_ranks = (distributed.all_gather_objects(rng, group=group)
                      if gather and self.world_size > 1 else None)
+        # ADA's partial sums of every rank, added (a collective like the RNG gather).
+        augment = self.augment.state_dict(gather=gather, group=group)
         with self.unwrapped():  # state_dict keys without DDP's "module." prefix
-            return ckpt.training_state(self, rng=rng, rng_ranks=rng_ranks)
+            return ckpt.training_state(self, rng=rng, rng_ranks=rng_ranks, augment=augment)
 
     def _write_checkpoint(self, state: dict[str, Any]) -> Path:
         path = ckpt.save_checkpoint(state, ckpt.checkpoint_path(self.run_dir, self.step))

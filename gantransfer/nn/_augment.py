@@ -21,6 +21,14 @@ part (saturation mixes only one part's channels, contrast uses that part's own m
 same random strengths for every part of a sample, so the colour relation between input and
 output is kept.
 
+Strength (ADA, Karras et al. 2020): with a probability ``p`` < 1 each named augmentation is
+applied to each sample independently with probability ``p`` (a per-sample Bernoulli mask,
+``torch.where(mask, op(x), x)``, drawn just before that op's own random numbers). ``p = 1`` draws
+no mask, so it makes exactly the random draws (and gives exactly the images) of the code before
+``p`` existed; ``p = 0`` returns the images unchanged and draws nothing. The engine's adaptive
+strength (``TrainConfig.d_augment_target``) moves ``p`` during training; see
+:mod:`gantransfer.engine.ada`.
+
 Every random number comes from torch's global RNG on the images' device, which the engine seeds
 from the run's seed and saves in checkpoints, so resumed runs stay bit-exact.
 """
@@ -114,20 +122,26 @@ _OPS: dict[str, Callable[[Tensor, Sequence[int]], Tensor]] = {
 
 
 def diff_augment(x: Tensor, policy: str | Sequence[str] | None, *,
-                 channel_groups: Sequence[int] | None = None) -> Tensor:
+                 channel_groups: Sequence[int] | None = None, p: float = 1.0) -> Tensor:
     """``x`` (``N×C×H×W``, values in [-1, 1]) with the named augmentations applied in the order
     color, translation, cutout, each drawn independently per sample from torch's global RNG.
 
-    Differentiable in ``x`` (every op is arithmetic or indexing), so a generator's gradient flows
-    through it. ``channel_groups`` splits the channels into parts stacked along dim 1 (sizes
-    summing to C; default one part): geometry is shared by the parts, colour is computed per part
-    with the same strengths. An empty policy returns ``x`` itself and draws nothing.
+    Differentiable in ``x`` (every op is arithmetic, indexing or ``torch.where``), so a
+    generator's gradient flows through it. ``channel_groups`` splits the channels into parts
+    stacked along dim 1 (sizes summing to C; default one part): geometry is shared by the parts,
+    colour is computed per part with the same strengths. ``p`` in [0, 1] is the probability that
+    each op is applied to each sample (one Bernoulli draw per sample and op, for all parts of a
+    sample together); ``p = 1`` draws no mask (the draws of an unmasked run), ``p = 0`` returns
+    ``x`` itself. An empty policy returns ``x`` itself and draws nothing.
 
     Raises:
-        ValueError: an unknown policy name, ``x`` not 4-D, or groups not summing to C.
+        ValueError: an unknown policy name, ``x`` not 4-D, groups not summing to C, or ``p``
+            outside [0, 1].
     """
     names = parse_policy(policy)
-    if not names:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"the augmentation probability p must be in [0, 1]; got {p!r}")
+    if not names or p == 0.0:
         return x
     if x.dim() != 4:
         raise ValueError(f"diff_augment needs N×C×H×W images; got shape {tuple(x.shape)}")
@@ -136,6 +150,12 @@ def diff_augment(x: Tensor, policy: str | Sequence[str] | None, *,
         raise ValueError(f"channel_groups {groups} must be positive and sum to the image's "
                          f"{x.shape[1]} channels")
     for name in AUGMENT_POLICIES:  # a fixed order, whatever order the user wrote
-        if name in names:
+        if name not in names:
+            continue
+        if p == 1.0:  # no mask: the same random draws as before p existed
             x = _OPS[name](x, groups)
+            continue
+        # ADA's per-sample, per-op Bernoulli(p), drawn before the op's own numbers.
+        apply = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+        x = torch.where(apply, _OPS[name](x, groups), x)
     return x

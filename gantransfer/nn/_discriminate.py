@@ -50,7 +50,8 @@ def _as_args(batch: Batch) -> tuple[Tensor, ...]:
 
 
 def discriminate(d: nn.Module, *batches: Batch, augment: str | Sequence[str] | None = None,
-                 channel_groups: Sequence[int] | None = None) -> tuple[Tensor, ...]:
+                 channel_groups: Sequence[int] | None = None, p: float = 1.0
+                 ) -> tuple[Tensor, ...]:
     """``d``'s output for each batch, every one computed as if ``d`` saw that batch alone.
 
     Each batch is a tensor (the image batch) or a sequence of tensors passed to ``d`` as
@@ -64,15 +65,16 @@ def discriminate(d: nn.Module, *batches: Batch, augment: str | Sequence[str] | N
     ``"color,translation,cutout"``) applied to the image of every batch, real and fake alike,
     before ``d`` sees it; in a tuple batch only the first tensor (the image) is augmented, the
     rest (labels) pass unchanged. ``channel_groups`` describes images stacked along the channels
-    (pix2pix's ``(input, output)`` pairs: ``(3, 3)``); see :func:`diff_augment`.
+    (pix2pix's ``(input, output)`` pairs: ``(3, 3)``); see :func:`diff_augment`. ``p`` is the
+    probability that each augmentation is applied to each sample (1: always, as DiffAugment).
 
     Returns:
         One output per batch, in order (for a ``d`` that returns a tuple of heads, one tuple
         per batch).
 
     Raises:
-        ValueError: no batches, batches with different numbers of arguments, or an unknown
-            augmentation name.
+        ValueError: no batches, batches with different numbers of arguments, an unknown
+            augmentation name, or ``p`` outside [0, 1].
 
     Example::
 
@@ -87,7 +89,7 @@ def discriminate(d: nn.Module, *batches: Batch, augment: str | Sequence[str] | N
                          f"arguments; got {[len(a) for a in args]}")
     policy = parse_policy(augment)
     if policy:
-        args = [(diff_augment(a[0], policy, channel_groups=channel_groups), *a[1:])
+        args = [(diff_augment(a[0], policy, channel_groups=channel_groups, p=p), *a[1:])
                 for a in args]
     first = args[0]
     args = [first] + [tuple(t.to(f.dtype) if t.is_floating_point() and f.is_floating_point()

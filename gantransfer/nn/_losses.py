@@ -73,6 +73,15 @@ class GANLoss:
         self.mode = mode
         self.real_label, self.fake_label, self.label_noise = real_label, fake_label, label_noise
 
+    @property
+    def threshold(self) -> float:
+        """The discriminator output that separates "real" from "fake" for this loss: 0.5 for
+        lsgan (D regresses to 1 for real, 0 for fake), 0.0 for the logit/critic losses
+        (vanilla, hinge, wgangp). Label smoothing does not move it (the point only has to lie
+        between the real and the fake targets). The engine's adaptive augmentation counts
+        ``sign(D(real) - threshold)``: pass it as ``ctx.discriminate(..., threshold=...)``."""
+        return 0.5 if self.mode == "lsgan" else 0.0
+
     def target(self, logits: Tensor, real: bool, *, discriminator: bool = False) -> Tensor:
         """The target tensor (shape and device of ``logits``, fp32) of vanilla/lsgan."""
         if not discriminator:

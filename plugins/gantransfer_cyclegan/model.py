@@ -175,7 +175,8 @@ class CycleGAN(GANModel):
         relative to G (Sec. 4). ``ctx.discriminate`` judges both batches in one forward where
         that is exact (instance/no norm) and separately with batch norm, so that D's fakes get
         the logits the G step will see."""
-        real_logits, fake_logits = ctx.discriminate(d, real, fake)
+        real_logits, fake_logits = ctx.discriminate(d, real, fake, real=0,
+                                                    threshold=self.gan_loss.threshold)
         return 0.5 * (self.gan_loss(real_logits, True, discriminator=True)
                       + self.gan_loss(fake_logits, False, discriminator=True))
 

@@ -154,7 +154,9 @@ class StarGAN(GANModel):
 
         with ctx.autocast():
             fake = g(x, c_trg)
-            (src_real, cls_real), (src_fake, _) = ctx.discriminate(d, x, fake.detach())
+            # real=0: ADA counts the first head (real/fake), not the classifier.
+            (src_real, cls_real), (src_fake, _) = ctx.discriminate(
+                d, x, fake.detach(), real=0, threshold=self.gan_loss.threshold)
             loss_d_adv = self.gan_loss(src_real, True) + self.gan_loss(src_fake, False)  # Eq. 1
             loss_d_cls = F.cross_entropy(cls_real.float(), c_org)  # Eq. 2
             loss_d = loss_d_adv + c.lambda_cls * loss_d_cls  # Eq. 5

@@ -228,7 +228,8 @@ class DCGAN(GANModel):
 
         with ctx.autocast():
             fake = g(*g_in)
-            real_logits, fake_logits = ctx.discriminate(d, judged(real), judged(fake.detach()))
+            real_logits, fake_logits = ctx.discriminate(d, judged(real), judged(fake.detach()),
+                                                        real=0, threshold=self.gan_loss.threshold)
             loss_d = (self.gan_loss(real_logits, True, discriminator=True)
                       + self.gan_loss(fake_logits, False, discriminator=True))
         if self.config.gan_mode == "wgangp":

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+import torch.nn.functional as F
 from _toy import ToyGAN
 from torch import Tensor
 
@@ -81,3 +83,28 @@ def test_augmentation_check_catches_a_discriminator_called_directly(tmp_path: Pa
             check_augmented_discriminator("direct_d_toy", {}, tmp_path)
     finally:
         gantransfer.unregister("direct_d_toy")
+
+
+class _UnmarkedToy(_ForgetfulToy):
+    """Calls D through ctx.discriminate (so d_augment reaches it) but never marks the real batch,
+    so adaptive augmentation has nothing to measure."""
+
+    def train_step(self, batch: dict[str, Tensor], ctx: Any) -> dict[str, Any]:
+        real, d = batch["image"], self.nets["d"]
+        z = torch.randn(real.shape[0], self.config.nz)
+        fake = self.nets["g"](z)
+        real_logits, fake_logits = ctx.discriminate(d, real, fake.detach())
+        ctx.optimize("d", F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean())
+        with ctx.frozen("d"):
+            (gen_logits,) = ctx.discriminate(d, fake)
+            ctx.optimize("g", F.softplus(-gen_logits).mean())
+        return {}
+
+
+def test_augmentation_check_asks_for_the_real_batch_mark(tmp_path: Path) -> None:
+    gantransfer.register("unmarked_toy", _UnmarkedToy)
+    try:
+        with pytest.raises(AssertionError, match=r"unmarked_toy.*real=0"):
+            check_augmented_discriminator("unmarked_toy", {}, tmp_path)
+    finally:
+        gantransfer.unregister("unmarked_toy")

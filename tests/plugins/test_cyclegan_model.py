@@ -53,7 +53,8 @@ class FakeContext:
     def autocast(self):
         return contextlib.nullcontext()
 
-    def discriminate(self, d, *batches, **options):
+    def discriminate(self, d, *batches, real=None, threshold=0.0, **options):
+        # real/threshold feed the engine's adaptive augmentation, which this fake has not.
         return gantransfer.nn.discriminate(d, *batches, **options)
 
 

@@ -51,7 +51,8 @@ class FakeContext:
     def autocast(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
-    def discriminate(self, d, *batches, **options):
+    def discriminate(self, d, *batches, real=None, threshold=0.0, **options):
+        # real/threshold feed the engine's adaptive augmentation, which this fake has not.
         return gantransfer.nn.discriminate(d, *batches, **options)
 
 

@@ -78,7 +78,7 @@ class Pix2Pix(GANModel):
             real_pair = torch.cat([real_a, real_b], 1)
             fake_pair = torch.cat([real_a, fake_b.detach().to(real_a.dtype)], 1)
             real_logits, fake_logits = ctx.discriminate(d, real_pair, fake_pair,
-                                                        channel_groups=pairs)
+                                                        channel_groups=pairs, real=0)
             loss_d_real = _bce(real_logits.float(), True)
             loss_d_fake = _bce(fake_logits.float(), False)
             loss_d = 0.5 * (loss_d_real + loss_d_fake)

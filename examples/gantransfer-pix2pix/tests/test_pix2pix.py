@@ -21,7 +21,7 @@ from torch import nn
 
 import gantransfer
 import gantransfer.nn
-from gantransfer.testing import make_fake_data
+from gantransfer.testing import make_fake_data, shift_outputs
 
 PLUGIN_SRC = Path(__file__).resolve().parents[1]
 INSTALL = f"pip install {PLUGIN_SRC}"
@@ -118,7 +118,8 @@ class RecordingContext:
 
         return contextlib.nullcontext()
 
-    def discriminate(self, d, *batches, **options):
+    def discriminate(self, d, *batches, real=None, threshold=0.0, **options):
+        # real/threshold feed the engine's adaptive augmentation, which this fake has not.
         return gantransfer.nn.discriminate(d, *batches, **options)
 
 
@@ -149,6 +150,26 @@ def test_network_plugin_is_usable_by_name_as_the_conditional_discriminator() -> 
     logs = model.train_step(batch, ctx)
     assert ctx.grads == {"d": {"d"}, "g": {"g"}}
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
+
+
+@pytest.mark.parametrize(("shift", "expected_p"), [(100.0, 0.2), (-100.0, 0.0)])
+def test_adaptive_augmentation_counts_the_real_pairs(tmp_path: Path, shift: float,
+                                                     expected_p: float) -> None:
+    # D made to call every pair real (or fake): ADA's p rises by 2 steps × 2 pairs / 40 per
+    # interval (or stays at 0), which needs the D step to mark its real pairs (real=0).
+    from gantransfer.data import DataConfig
+    from gantransfer.engine import TrainConfig, Trainer
+
+    data = make_fake_data("paired", tmp_path / "d", size=16, n=4)
+    model = tiny()
+    shift_outputs(model, shift)
+    config = TrainConfig(steps=4, batch_size=2, device="cpu", seed=0, sample_every=0,
+                         num_workers=0, d_augment="translation,cutout", d_augment_target=0.6,
+                         d_augment_interval=2, d_augment_speed=40)
+    trainer = Trainer(model, DataConfig(root=str(data)), config, tmp_path / "run", callbacks=())
+    trainer.fit()
+    assert trainer.augment.r_t == (1.0 if shift > 0 else -1.0)
+    assert trainer.augment.p == pytest.approx(expected_p)
 
 
 def test_train_resume_export_translate_through_the_cli(tmp_path: Path) -> None:
