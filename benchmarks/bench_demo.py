@@ -174,7 +174,9 @@ def run(recipes: list[str], seeds: list[int], json_path: str | None,
 
 def _mean_se(values: list[float], digits: int = 2) -> str:
     mean = statistics.fmean(values)
-    se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("nan")
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    se = statistics.stdev(values) / len(values) ** 0.5
     return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 

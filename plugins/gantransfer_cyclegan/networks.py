@@ -68,8 +68,8 @@ def unet_32(*, in_channels: int = 3, out_channels: int = 3, ngf: int = 64,
             upsample: str = "transpose") -> UnetGenerator:
     """U-Net with 5 downsamplings (the fewest the U-Net takes): H, W multiples of 32.
 
-    For small images: its outermost skip connection hands the input's pixels to the last layer,
-    so sharp edges survive from the first steps (the built-in demo uses it at 32 px).
+    For small images. (The built-in demo used it at 32 px until a full-resolution ResNet
+    generator, ``resnet_6blocks(n_downsampling=0)``, measured better: docs/cyclegan.md.)
     """
     del image_size
     net = UnetGenerator(in_channels, out_channels, num_downs=5, ngf=ngf, norm=norm,
