@@ -80,6 +80,7 @@ PHOTO_CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # and with instance norm (the demo's recipe, benchmarks/bench_demo.py).
     "full_res": ({"generator_kwargs": {"n_downsampling": 0}}, {}),
     "full_res_nonorm": ({"generator_kwargs": {"n_downsampling": 0}, "norm": "none"}, {}),
+    "nonorm": ({"norm": "none"}, {}),
     # ADA (Karras et al. 2020): p from 0, adapted towards r_t = 0.6 every 4 steps. At batch 1
     # the default speed (10k images from p = 0 to 1) would barely move p in a short run; 1,000
     # lets it cross the whole range within the benchmark's budget.

@@ -90,8 +90,10 @@ class ResnetGenerator(nn.Module):
         divisor = 2**n_downsampling
         self.size_contract = SizeContract(
             divisor=divisor, min_size=max(8, 2 * divisor),
-            reason=f"ResNet generator: {n_downsampling} stride-2 steps need multiples of "
-            f"{divisor}, the reflection pads need at least {max(8, 2 * divisor)} px")
+            reason=(f"ResNet generator: {n_downsampling} stride-2 steps need multiples of "
+                    f"{divisor}, the reflection pads need at least {max(8, 2 * divisor)} px"
+                    if n_downsampling else
+                    "ResNet generator at full resolution: the reflection pads need 8 px"))
         # The same as plain attributes, for code written before contracts (ExportSpec readers).
         self.size_divisor, self.min_size = self.size_contract.divisor, self.size_contract.min_size
         if n_blocks < 0:
