@@ -55,6 +55,9 @@ class StarGANConfig:
     netG: str = field("resnet_6blocks", help="generator network (registry name; cin needs one "
                                              "that takes norm='conditional_instance')")
     ngf: int = field(64, help="generator filters in the first conv layer")
+    generator_kwargs: dict[str, Any] = field(  # noqa: RUF009  (a default_factory field)
+        default_factory=dict, help="extra keyword arguments for the generator factory, e.g. "
+        "{n_downsampling = 0} for a full-resolution ResNet generator on small images")
     norm: str = field("instance", help="generator norm with style_input=onehot",
                       choices=("instance", "batch", "none"))
     discriminator: str = field("stargan_discriminator", help="discriminator (registry name): "
@@ -99,6 +102,10 @@ class StarGANConfig:
         if self.crop_size > self.load_size:
             raise ValueError(f"crop_size {self.crop_size} > load_size {self.load_size}; set "
                              f"load_size >= crop_size")
+        for name in ("generator_kwargs", "discriminator_kwargs"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"StarGAN {name} must be a table/dict of keyword arguments; "
+                                 f"got {type(getattr(self, name)).__name__}")
 
 
 class StarGAN(GANModel):
@@ -115,16 +122,17 @@ class StarGAN(GANModel):
         if c.style_input == "cin":
             takes = {f.name for f in gantransfer.spec(c.netG, kind="network").fields}
             g = gantransfer.build_network(
-                c.netG, optional=gen, in_channels=c.channels, out_channels=c.channels,
-                norm="conditional_instance", n_labels=k) if "n_labels" in takes else None
+                c.netG, optional=gen, overrides=c.generator_kwargs, in_channels=c.channels,
+                out_channels=c.channels, norm="conditional_instance",
+                n_labels=k) if "n_labels" in takes else None
             if g is None or not accepts_labels(g):
                 raise ValueError(f"generator {c.netG!r} does not take a style with "
                                  "norm='conditional_instance' (n_labels); use --set "
                                  "style_input=onehot, or a ResNet generator")
         else:  # StarGAN's input: the one-hot style as extra channels of the image
             g = ConcatLabels(gantransfer.build_network(
-                c.netG, optional={**gen, "norm": c.norm}, in_channels=c.channels + k,
-                out_channels=c.channels), k)
+                c.netG, optional={**gen, "norm": c.norm}, overrides=c.generator_kwargs,
+                in_channels=c.channels + k, out_channels=c.channels), k)
         self.nets["g"] = g
         disc = {"ndf": c.ndf, "n_layers": c.n_layers_D, "init": c.init,
                 "init_gain": c.init_gain, "image_size": c.crop_size}

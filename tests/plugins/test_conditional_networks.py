@@ -145,3 +145,20 @@ def test_stargan_builds_both_style_inputs_and_refuses_bad_configs():
         gantransfer.get("stargan", **STAR)
     with pytest.raises(ValueError, match="does not take a style"):
         gantransfer.get("stargan", labels=["a", "b"], netG="unet_128", **STAR)
+
+
+@pytest.mark.parametrize("style_input", ["cin", "onehot"])
+def test_stargan_passes_generator_kwargs_to_its_generator(style_input):
+    model = gantransfer.get("stargan", labels=["a", "b"], style_input=style_input,
+                            generator_kwargs={"n_downsampling": 0}, **STAR)
+    g = model.nets["g"]
+    # Full resolution: no stride-2 conv in the generator, and it still follows the style.
+    assert all(m.stride == (1, 1) for m in g.modules() if isinstance(m, torch.nn.Conv2d))
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        for p in g.parameters():  # a non-trivial style response for the check below
+            p.add_(torch.randn_like(p) * 0.1)
+        out_a, out_b = g(x, torch.tensor([0, 0])), g(x, torch.tensor([1, 1]))
+    assert out_a.shape == x.shape and not torch.allclose(out_a, out_b)
+    with pytest.raises(ValueError, match="generator_kwargs"):
+        gantransfer.get("stargan", labels=["a", "b"], generator_kwargs=[1], **STAR)
