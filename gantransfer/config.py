@@ -26,6 +26,7 @@ T = TypeVar("T")
 __all__ = [
     "build_config",
     "check_choices",
+    "check_tables",
     "field",
     "parse_value",
     "read_toml",
@@ -57,6 +58,17 @@ def check_choices(config: Any) -> None:
                 f"{type(config).__qualname__}.{f.name} = {getattr(config, f.name)!r} is not "
                 f"allowed; choose one of {', '.join(map(repr, choices))}"
             )
+
+
+def check_tables(config: Any, *names: str, owner: str) -> None:
+    """Raise ``ValueError`` for any of the fields ``names`` that is not a dict: keyword-argument
+    tables such as an architecture's ``generator_kwargs``/``discriminator_kwargs`` (``owner``,
+    e.g. ``"cyclegan"``, starts the message)."""
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, dict):
+            raise ValueError(f"{owner} {name} must be a table/dict of keyword arguments, got "
+                             f"{type(value).__name__}")
 
 
 def to_plain(obj: Any) -> Any:

@@ -29,9 +29,9 @@ DEMO_CONFIGS: dict[str, dict] = {
     # at full resolution (n_downsampling 0: no stride-2 steps, so no 8x8 trunk to blur 32 px
     # shapes; the same multiply-adds per block as the official layout) and without
     # normalisation (instance norm removes each image's channel means, which a colour restyling
-    # must then rebuild). benchmarks/bench_demo.py, seed 0: 25.9 dB on held-out images at 3000
-    # steps against 20.1 dB for the previous recipe (unet_32, instance norm, 600 steps) and
-    # 18.5 dB for the same generator with instance norm; docs/cyclegan.md has the table.
+    # must then rebuild). benchmarks/bench_demo.py, 3 seeds: 26.38 ± 0.23 dB on held-out images
+    # at 3000 steps against 20.38 ± 0.13 dB for the previous recipe (unet_32, instance norm,
+    # 600 steps); with instance norm the same generator scored 18.5 dB (docs/cyclegan.md).
     "cyclegan": {
         "model": {"netG": "resnet_6blocks", "ngf": 8, "ndf": 8, "norm": "none",
                   "generator_kwargs": {"n_downsampling": 0}, "lambda_identity": 0.0,

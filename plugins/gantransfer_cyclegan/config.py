@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gantransfer.config import field
+from gantransfer.config import check_tables, field
 from gantransfer.nn import INITS, NORMS
 
 from .losses import GAN_MODES
@@ -81,10 +81,7 @@ class CycleGANConfig:
         if self.crop_size > self.load_size:
             raise ValueError(f"cyclegan crop_size {self.crop_size} is larger than load_size "
                              f"{self.load_size}; set load_size >= crop_size")
-        for name in ("generator_kwargs", "discriminator_kwargs"):
-            if not isinstance(getattr(self, name), dict):
-                raise ValueError(f"cyclegan {name} must be a table/dict of keyword "
-                                 f"arguments, got {type(getattr(self, name)).__name__}")
+        check_tables(self, "generator_kwargs", "discriminator_kwargs", owner="cyclegan")
         for name in ("netG", "discriminator"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"cyclegan {name} must be a registry name such as "

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from gantransfer.nn import CONDITIONAL_NORMS, SizeContract, norm_layer, run_layers, uses_bias
 
-from .unet import UPSAMPLING, upsampling_layer
+from .unet import check_upsample, upsampling_layer
 
 __all__ = ["ResnetBlock", "ResnetGenerator"]
 
@@ -79,8 +79,7 @@ class ResnetGenerator(nn.Module):
                  upsample: str = "transpose") -> None:
         super().__init__()
         self.accepts_labels = norm in CONDITIONAL_NORMS
-        if upsample not in UPSAMPLING:
-            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+        check_upsample(upsample)
         if isinstance(n_downsampling, bool) or n_downsampling not in (0, 1, 2, 3, 4):
             raise ValueError(f"n_downsampling must be an integer from 0 to 4, got "
                              f"{n_downsampling!r}")

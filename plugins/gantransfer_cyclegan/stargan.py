@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import gantransfer
-from gantransfer.config import field
+from gantransfer.config import check_tables, field
 from gantransfer.model import ExportSpec, GANModel, StepContext
 from gantransfer.nn import INITS, ConcatLabels, accepts_labels, size_contract
 
@@ -102,10 +102,7 @@ class StarGANConfig:
         if self.crop_size > self.load_size:
             raise ValueError(f"crop_size {self.crop_size} > load_size {self.load_size}; set "
                              f"load_size >= crop_size")
-        for name in ("generator_kwargs", "discriminator_kwargs"):
-            if not isinstance(getattr(self, name), dict):
-                raise ValueError(f"StarGAN {name} must be a table/dict of keyword arguments; "
-                                 f"got {type(getattr(self, name)).__name__}")
+        check_tables(self, "generator_kwargs", "discriminator_kwargs", owner="StarGAN")
 
 
 class StarGAN(GANModel):

@@ -22,9 +22,16 @@ from torch import Tensor, nn
 
 from gantransfer.nn import SizeContract, norm_layer, uses_bias
 
-__all__ = ["UPSAMPLING", "UnetGenerator", "UnetSkipBlock", "upsampling_layer"]
+__all__ = ["UPSAMPLING", "UnetGenerator", "UnetSkipBlock", "check_upsample", "upsampling_layer"]
 
 UPSAMPLING = ("transpose", "resize")
+
+
+def check_upsample(kind: str) -> None:
+    """Raise ValueError naming the choices unless ``kind`` is one of :data:`UPSAMPLING` (for a
+    generator to call up front: one that never upsamples would otherwise accept any name)."""
+    if kind not in UPSAMPLING:
+        raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {kind!r}")
 
 
 def upsampling_layer(in_channels: int, out_channels: int, *, kind: str, bias: bool,
@@ -39,11 +46,10 @@ def upsampling_layer(in_channels: int, out_channels: int, *, kind: str, bias: bo
     if kind == "transpose":
         return nn.ConvTranspose2d(in_channels, out_channels, kernel_size=kernel_size, stride=2,
                                   padding=1, output_padding=output_padding, bias=bias)
-    if kind == "resize":
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1,
-                                       bias=bias))
-    raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {kind!r}")
+    check_upsample(kind)
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1,
+                                   bias=bias))
 
 
 class UnetSkipBlock(nn.Module):
@@ -117,8 +123,7 @@ class UnetGenerator(nn.Module):
                  ngf: int = 64, norm: str = "instance", dropout: bool = False,
                  upsample: str = "transpose") -> None:
         super().__init__()
-        if upsample not in UPSAMPLING:
-            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+        check_upsample(upsample)
         if num_downs < 5:
             raise ValueError(f"U-Net num_downs must be >= 5, got {num_downs}")
         # Every level halves the size down to a 1×1 bottleneck.

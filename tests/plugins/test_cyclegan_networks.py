@@ -274,6 +274,8 @@ def test_resize_upsampling_has_no_checkerboard_from_a_constant_input():
         gantransfer.get_network("unet_32", upsample="bilinear")
     with pytest.raises(ValueError, match="upsample"):
         gantransfer.get_network("resnet_9blocks", upsample="bilinear")
+    with pytest.raises(ValueError, match="upsample"):  # checked even where nothing upsamples
+        gantransfer.get_network("resnet_6blocks", n_downsampling=0, upsample="bilinear")
 
 
 def test_cyclegan_passes_generator_kwargs_to_both_generators():
